@@ -1,0 +1,421 @@
+"""Run and EmbedRun: one request's lifecycle, from start to its one terminal state.
+
+A run's work executes in the client's task group inside its own cancel scope,
+so it starts at once and outlives the statement that created it, like a
+JavaScript promise. The public ``Run`` is a thin handle over a ``RunState``
+that the task owns; the handle being garbage collected cancels the work
+(nobody can read it any more), which releases its connection, thread slot
+and admission slot without anyone awaiting anything.
+
+Lifecycle (the status only ever moves once, out of ``running``)::
+
+    running ──driver returned──────────────▶ completed
+       │    ──driver raised / timed out───▶ failed
+       └────cancel(reason) / client closed─▶ cancelled
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Generator
+from typing import Any, Generic, Literal, TypeVar
+
+import anyio
+import anyio.lowlevel
+
+from ._endpoint import Endpoint, EndpointRef
+from ._errors import RunCancelled, SippError, TimeoutError
+from ._models import (
+    ChatRequest,
+    EmbeddingResponse,
+    EmbedRequest,
+    QueryRequest,
+    TextResponse,
+    Timeouts,
+    Timings,
+    TokenBatch,
+    Usage,
+)
+from ._policy import backoff_delay
+from ._tokens import TokenChannel
+from .driver import EmbeddingResult, TextResult
+
+__all__ = ["EmbedRun", "Run", "RunState", "RunStatus"]
+
+RunStatus = Literal["running", "completed", "failed", "cancelled"]
+Request = QueryRequest | ChatRequest | EmbedRequest
+ResponseT = TypeVar("ResponseT", TextResponse, EmbeddingResponse)
+
+_INF = math.inf
+_NO_USAGE = Usage()
+
+
+def _new_id(prefix: str) -> str:
+    return prefix + os.urandom(12).hex()
+
+
+class _Call:
+    """The ``sipp.driver.Call`` the core hands a driver for one attempt."""
+
+    __slots__ = ("_state", "attempt", "request_id", "stream", "timeouts")
+
+    def __init__(self, state: RunState, attempt: int) -> None:
+        self._state = state
+        self.request_id = state.id
+        self.stream = state.stream
+        self.timeouts = state.timeouts
+        self.attempt = attempt
+
+    async def emit(self, text: str, frames: int = 1) -> None:
+        self._state.on_emit(text, frames)
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._state.cancel_reason is not None
+
+
+class RunState:
+    """The work of one run; owned by its task, shared with the public handle."""
+
+    def __init__(
+        self,
+        operation: Literal["query", "chat", "embed"],
+        request: Request,
+        endpoint: Endpoint,
+        *,
+        timeouts: Timeouts,
+        retries: int,
+        stream: bool,
+    ) -> None:
+        self.id = _new_id("req_")
+        self.operation = operation
+        self.request = request
+        self.endpoint = endpoint
+        self.timeouts = timeouts
+        self.retries = retries
+        self.stream = stream
+        self.status: RunStatus = "running"
+        self.cancel_reason: str | None = None
+        self.response: TextResponse | EmbeddingResponse | None = None
+        self.error: BaseException | None = None
+        self.channel = (
+            TokenChannel(self.id, _new_id("str_")) if operation != "embed" else None
+        )
+        self._lock = threading.Lock()
+        self._loop_token = anyio.lowlevel.current_token()
+        self._loop_thread = threading.get_ident()
+        self._done = anyio.Event()
+        self._scope: anyio.CancelScope | None = None
+        self._attempt_scope: anyio.CancelScope | None = None
+        self._parts: list[str] = []
+        self._frames = 0
+        self._started = time.perf_counter()
+        self._first_token_at: float | None = None
+        self._total_deadline = _INF
+        self._idle = timeouts.idle
+        self._idle_slack = (timeouts.idle or 0.0) * 0.01
+
+    # -- cancellation, from anywhere ------------------------------------------
+
+    def cancel(self, reason: str, *, from_finalizer: bool = False) -> None:
+        with self._lock:
+            if self.cancel_reason is not None or self.status != "running":
+                return
+            self.cancel_reason = reason
+        if threading.get_ident() == self._loop_thread and not from_finalizer:
+            self._cancel_in_loop()
+        else:
+            # Another thread, or a finalizer that may run in the middle of the
+            # loop's own bookkeeping: hand the cancel to the loop's thread-safe queue.
+            self._call_soon_in_loop(self._cancel_in_loop)
+
+    def _cancel_in_loop(self) -> None:
+        if self._scope is not None:
+            self._scope.cancel()
+
+    def _call_soon_in_loop(self, callback: Callable[[], None]) -> None:
+        native: Any = self._loop_token.native_token
+        try:
+            if hasattr(native, "call_soon_threadsafe"):  # asyncio's loop
+                native.call_soon_threadsafe(callback)
+            else:  # trio's TrioToken
+                native.run_sync_soon(callback)
+        except RuntimeError:
+            # The loop is closed: the run's task cannot be running any more.
+            pass
+
+    # -- the task --------------------------------------------------------------
+
+    async def execute(self) -> None:
+        self.endpoint.acquire()
+        result: TextResult | EmbeddingResult | None = None
+        failure: BaseException | None = None
+        try:
+            with anyio.CancelScope() as scope:
+                self._scope = scope
+                if self.cancel_reason is not None:
+                    scope.cancel()
+                try:
+                    result = await self._attempts()
+                except Exception as exc:  # the run's outcome, handed to whoever awaits it
+                    failure = exc
+            if result is not None:
+                self._complete(result)
+            elif self.cancel_reason is not None:
+                self._finish_cancelled(self.cancel_reason)
+            else:
+                assert failure is not None
+                self._fail(failure)
+        except anyio.get_cancelled_exc_class():
+            # Cancelled from outside our scope: the client's task group is going down.
+            self._finish_cancelled(self.cancel_reason or "client_closed")
+            raise
+        finally:
+            self._scope = None
+            self.endpoint.release()
+            self._done.set()
+
+    async def _attempts(self) -> TextResult | EmbeddingResult | None:
+        driver_method = getattr(self.endpoint.driver, self.operation)
+        if self.timeouts.total is not None:
+            self._total_deadline = anyio.current_time() + self.timeouts.total
+        first_token = self.timeouts.first_token
+        attempt = 0
+        while True:
+            now = anyio.current_time()
+            deadline = min(self._total_deadline, now + first_token if first_token else _INF)
+            error: SippError | None = None
+            with anyio.CancelScope(deadline=deadline) as attempt_scope:
+                self._attempt_scope = attempt_scope
+                try:
+                    return await driver_method(self.request, _Call(self, attempt))  # type: ignore[no-any-return]
+                except SippError as exc:
+                    error = exc
+            self._attempt_scope = None
+            if self.cancel_reason is not None:
+                return None
+            if error is None:  # our own deadline fired
+                error = TimeoutError(
+                    f"{self._timeout_phase()} timeout on endpoint {self.endpoint.info.name!r}",
+                    phase=self._timeout_phase(),
+                )
+            if self._frames or attempt >= self.retries or not error.retryable:
+                raise error
+            delay = backoff_delay(attempt, getattr(error, "retry_after", None))
+            if delay is None or anyio.current_time() + delay >= self._total_deadline:
+                raise error
+            await anyio.sleep(delay)
+            attempt += 1
+
+    def _timeout_phase(self) -> Literal["first_token", "idle", "total"]:
+        if anyio.current_time() >= self._total_deadline:
+            return "total"
+        return "idle" if self._frames else "first_token"
+
+    # -- the hot path: text from the driver --------------------------------------
+
+    def on_emit(self, text: str, frames: int) -> None:
+        if self.cancel_reason is not None:
+            return
+        if self._first_token_at is None:
+            self._first_token_at = time.perf_counter()
+            if self._attempt_scope is not None:
+                self._attempt_scope.deadline = (
+                    min(anyio.current_time() + self._idle, self._total_deadline)
+                    if self._idle is not None
+                    else self._total_deadline
+                )
+        elif self._idle is not None and self._attempt_scope is not None:
+            deadline = min(anyio.current_time() + self._idle, self._total_deadline)
+            # Moving a deadline reschedules a timer; a 1 % slack spares that on most tokens.
+            if deadline - self._attempt_scope.deadline > self._idle_slack:
+                self._attempt_scope.deadline = deadline
+        self._parts.append(text)
+        self._frames += frames
+        if self.stream and self.channel is not None:
+            self.channel.push(text, frames)
+
+    # -- terminal states ---------------------------------------------------------
+
+    def _set_status(self, status: RunStatus) -> None:
+        with self._lock:
+            self.status = status
+
+    def _text(self) -> str:
+        if len(self._parts) > 1:
+            self._parts = ["".join(self._parts)]
+        return self._parts[0] if self._parts else ""
+
+    def _timings(self, queue_wait: float | None) -> Timings:
+        end = time.perf_counter()
+        first = self._first_token_at
+        tps = None
+        if first is not None and self._frames > 1 and end > first:
+            tps = (self._frames - 1) / (end - first)
+        return Timings(
+            queue_wait=queue_wait,
+            time_to_first_token=None if first is None else first - self._started,
+            total=end - self._started,
+            tokens_per_second=tps,
+        )
+
+    def _text_response(self, finish_reason: Any, result: TextResult | None) -> TextResponse:
+        return TextResponse(
+            endpoint=self.endpoint.info,
+            text=self._text(),
+            finish_reason=finish_reason,
+            usage=result.usage if result is not None else _NO_USAGE,
+            id=result.response_id if result is not None else None,
+            request_id=self.id,
+            timings=self._timings(result.queue_wait if result is not None else None),
+            local_stats=result.local_stats if result is not None else None,
+        )
+
+    def _flush_unstreamed(self) -> None:
+        if not self.stream and self.channel is not None:
+            text = self._text()
+            if text:
+                self.channel.push(text, self._frames)
+
+    def _complete(self, result: TextResult | EmbeddingResult) -> None:
+        if isinstance(result, EmbeddingResult):
+            self.response = EmbeddingResponse(
+                endpoint=self.endpoint.info,
+                values=result.values,
+                usage=result.usage,
+                pooling=result.pooling,
+                normalized=result.normalized,
+                id=result.response_id,
+                request_id=self.id,
+            )
+        else:
+            self.response = self._text_response(result.finish_reason, result)
+            self._flush_unstreamed()
+            assert self.channel is not None
+            self.channel.close()
+        self._set_status("completed")
+
+    def _fail(self, error: BaseException) -> None:
+        if isinstance(error, SippError) and self._frames and self.operation != "embed":
+            error.partial = self._text_response("error", None)
+        self.error = error
+        if self.channel is not None:
+            self._flush_unstreamed()
+            self.channel.close(error)
+        self._set_status("failed")
+
+    def _finish_cancelled(self, reason: str) -> None:
+        if self.cancel_reason is None:
+            self.cancel_reason = reason
+        partial = self._text_response("cancelled", None) if self.operation != "embed" else None
+        self.error = RunCancelled(reason, partial)
+        if self.channel is not None:
+            self._flush_unstreamed()
+            self.channel.close()
+        self._set_status("cancelled")
+
+    # -- waiting -----------------------------------------------------------------
+
+    async def wait(self) -> TextResponse | EmbeddingResponse:
+        try:
+            await self._done.wait()
+        except anyio.get_cancelled_exc_class():
+            # Outside cancellation stops the run too, and stays native.
+            self.cancel("caller_cancelled")
+            raise
+        if self.error is not None:
+            raise self.error
+        assert self.response is not None
+        return self.response
+
+
+class _RunHandle(Generic[ResponseT]):
+    __slots__ = ("__weakref__", "_state")
+
+    def __init__(self, state: RunState) -> None:
+        self._state = state
+
+    @property
+    def id(self) -> str:
+        """The request id (also sent upstream where the transport has a place for it)."""
+        return self._state.id
+
+    @property
+    def status(self) -> RunStatus:
+        return self._state.status
+
+    @property
+    def endpoint(self) -> EndpointRef:
+        return self._state.endpoint.ref
+
+    @property
+    def cancel_reason(self) -> str | None:
+        return self._state.cancel_reason
+
+    def cancel(self, reason: str = "caller_cancelled") -> None:
+        """Stop the run. Synchronous, idempotent, safe from any task or thread."""
+        if not isinstance(reason, str) or not reason:
+            raise ValueError("cancel reason must be a non-empty string")
+        self._state.cancel(reason)
+
+    @property
+    def response(self) -> Generator[Any, None, ResponseT]:
+        """Await it for the final response (the same object every time)."""
+        return self.__await__()
+
+    def __await__(self) -> Generator[Any, None, ResponseT]:
+        return self._wait().__await__()
+
+    async def _wait(self) -> ResponseT:
+        return await self._state.wait()  # type: ignore[return-value]
+
+    def __del__(self) -> None:
+        state = self._state
+        if state.status == "running":
+            state.cancel("dropped", from_finalizer=True)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.id} {self.status} on {self.endpoint.name!r}>"
+
+
+class Run(_RunHandle[TextResponse]):
+    """A running ``query`` or ``chat``: stream its ``tokens``, await its response, cancel it."""
+
+    __slots__ = ()
+
+    @property
+    def tokens(self) -> AsyncIterator[TokenBatch]:
+        """The token batches; read by one reader. Ends after a cancel, raises after a failure."""
+        return _TokenIterator(self)
+
+
+class EmbedRun(_RunHandle[EmbeddingResponse]):
+    """A running ``embed``: await it for the vector, or cancel it."""
+
+    __slots__ = ()
+
+
+class _TokenIterator:
+    __slots__ = ("_channel", "_run")
+
+    def __init__(self, run: Run) -> None:
+        self._run = run  # keeps the run alive while someone reads
+        channel = run._state.channel
+        assert channel is not None
+        self._channel = channel
+
+    def __aiter__(self) -> _TokenIterator:
+        return self
+
+    async def __anext__(self) -> TokenBatch:
+        try:
+            batch = await self._channel.receive()
+        except anyio.get_cancelled_exc_class():
+            self._run.cancel("caller_cancelled")
+            raise
+        if batch is None:
+            raise StopAsyncIteration
+        return batch
