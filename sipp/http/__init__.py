@@ -1,9 +1,65 @@
-"""Helpers that HTTP drivers share: SSE decoding, error classification, redaction.
+"""Helpers that HTTP drivers share: SSE decoding, the pool, error mapping, redaction.
 
-Public for third-party drivers. Importing this package imports httpx, so the
-core never imports it; drivers do, at ``add()`` time.
+Public for third-party drivers (see ``docs/writing-a-provider-driver.md``).
+Importing this package imports httpx, so the core never imports it; drivers
+do, at ``add()`` time.
 """
 
+from ._classify import (
+    CODE_KINDS,
+    MAX_ERROR_BODY,
+    ErrorBody,
+    build_error,
+    classify_error,
+    error_from_response,
+    parse_error_body,
+    parse_retry_after,
+    request_id_of,
+    status_kind,
+)
+from ._redact import REDACTED, SENSITIVE_HEADERS, Redactor, redact, redact_headers
 from ._sse import MAX_EVENT_BYTES, SSEDecoder, SSEError, SSEEvent
+from ._transport import (
+    DRAIN_MAX_BYTES,
+    DRAIN_MAX_SECONDS,
+    ErrorFactory,
+    create_http_client,
+    drain_response,
+    is_loopback_host,
+    map_httpx_errors,
+    open_response,
+    request_timeout,
+    validate_base_url,
+)
 
-__all__ = ["MAX_EVENT_BYTES", "SSEDecoder", "SSEError", "SSEEvent"]
+__all__ = [
+    "CODE_KINDS",
+    "DRAIN_MAX_BYTES",
+    "DRAIN_MAX_SECONDS",
+    "MAX_ERROR_BODY",
+    "MAX_EVENT_BYTES",
+    "REDACTED",
+    "SENSITIVE_HEADERS",
+    "ErrorBody",
+    "ErrorFactory",
+    "Redactor",
+    "SSEDecoder",
+    "SSEError",
+    "SSEEvent",
+    "build_error",
+    "classify_error",
+    "create_http_client",
+    "drain_response",
+    "error_from_response",
+    "is_loopback_host",
+    "map_httpx_errors",
+    "open_response",
+    "parse_error_body",
+    "parse_retry_after",
+    "redact",
+    "redact_headers",
+    "request_id_of",
+    "request_timeout",
+    "status_kind",
+    "validate_base_url",
+]
