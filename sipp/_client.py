@@ -92,7 +92,10 @@ class SippClient:
             for run in list(self._runs):
                 run.cancel("client_closed")
             if task_group is not None:
-                await task_group.__aexit__(exc_type, exc, tb)
+                # The body's own exception is not handed to the task group: every run
+                # was just cancelled, and the caller must see their exception unwrapped
+                # rather than inside an ExceptionGroup.
+                await task_group.__aexit__(None, None, None)
         finally:
             endpoints = [*self._endpoints.values(), *self._retired]
             self._endpoints.clear()
@@ -135,10 +138,14 @@ class SippClient:
                 f"endpoint {name!r}: driver {driver_name!r} takes a "
                 f"{factory.descriptor_type.__name__}, not a {type(descriptor).__name__}"
             )
-        driver = await factory.open(typed, OpenContext(name=name, show_progress=self._show_progress))
+        driver = await factory.open(
+            typed, OpenContext(name=name, show_progress=self._show_progress)
+        )
         if not isinstance(driver, Driver):
             await _close_driver(name, driver)
-            raise ConfigurationError(f"driver {driver_name!r} returned an object that is not a Driver")
+            raise ConfigurationError(
+                f"driver {driver_name!r} returned an object that is not a Driver"
+            )
         if self._state != "open":  # closed while the endpoint was being built
             await _close_driver(name, driver)
             self._ensure_open("add an endpoint")
@@ -180,11 +187,15 @@ class SippClient:
 
     def _resolve(self, endpoint: EndpointArg, operation: Operation) -> Endpoint:
         if endpoint is None:
-            able = [ep for ep in self._endpoints.values() if ep.driver.capabilities.supports(operation)]
+            able = [
+                ep for ep in self._endpoints.values() if ep.driver.capabilities.supports(operation)
+            ]
             if len(able) == 1:
                 return able[0]
             if not able:
-                raise EndpointNotFoundError(f"no registered endpoint can {operation}{self._listing()}")
+                raise EndpointNotFoundError(
+                    f"no registered endpoint can {operation}{self._listing()}"
+                )
             names = ", ".join(sorted(ep.info.name for ep in able))
             raise EndpointNotFoundError(
                 f"several endpoints can {operation} ({names}): pass endpoint= to pick one"
@@ -202,7 +213,9 @@ class SippClient:
 
     # -- requests ------------------------------------------------------------------
 
-    def query(self, prompt: str | QueryRequest, *, endpoint: EndpointArg = None, **options: Any) -> Run:
+    def query(
+        self, prompt: str | QueryRequest, *, endpoint: EndpointArg = None, **options: Any
+    ) -> Run:
         """Complete a raw prompt. Returns a running ``Run``; ``await`` it for the response."""
         request = _build(QueryRequest, "prompt", prompt, options)
         return Run(self._start("query", request, endpoint, request.emit_tokens))
@@ -219,7 +232,9 @@ class SippClient:
         request = _build(ChatRequest, "messages", value, options)
         return Run(self._start("chat", request, endpoint, request.emit_tokens))
 
-    def embed(self, input: str | EmbedRequest, *, endpoint: EndpointArg = None, **options: Any) -> EmbedRun:
+    def embed(
+        self, input: str | EmbedRequest, *, endpoint: EndpointArg = None, **options: Any
+    ) -> EmbedRun:
         """Turn one string into one vector."""
         request = _build(EmbedRequest, "input", input, options)
         return EmbedRun(self._start("embed", request, endpoint, False))
@@ -310,11 +325,11 @@ def _check_extras(request: QueryRequest | ChatRequest | EmbedRequest, endpoint: 
                     field=f"{extras}.{clash[0]}",
                 )
     local = request.local
-    if local is not None and (local.grammar or local.json_schema):
-        if not endpoint.driver.capabilities.grammar:
-            raise UnsupportedOperationError(
-                f"endpoint {endpoint.info.name!r} does not support grammar or json_schema"
-            )
+    constrained = local is not None and (local.grammar or local.json_schema)
+    if constrained and not endpoint.driver.capabilities.grammar:
+        raise UnsupportedOperationError(
+            f"endpoint {endpoint.info.name!r} does not support grammar or json_schema"
+        )
 
 
 async def _close_driver(name: str, driver: Driver) -> None:

@@ -38,7 +38,7 @@ class _Value(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     pass
 
 
-class Timeouts(_Value, kw_only=True):
+class Timeouts(_Value, frozen=True, kw_only=True):
     """The four time limits, in seconds; ``None`` means no limit for that phase.
 
     ``connect``: opening the connection. ``first_token``: from the start of an
@@ -75,12 +75,12 @@ class Timeouts(_Value, kw_only=True):
         )
 
 
-class ChatMessage(_Value, kw_only=True):
+class ChatMessage(_Value, frozen=True, kw_only=True):
     role: Role
     content: str
 
 
-class LocalOptions(_Value, kw_only=True):
+class LocalOptions(_Value, frozen=True, kw_only=True):
     """Extras only a local endpoint understands (``local=...``)."""
 
     context_key: str | None = None
@@ -97,15 +97,13 @@ def _check_text_options(request: QueryRequest | ChatRequest) -> None:
         math.isfinite(request.temperature) and request.temperature >= 0
     ):
         raise ValueError("temperature must be a finite number >= 0")
-    if request.top_p is not None and not (
-        math.isfinite(request.top_p) and 0 <= request.top_p <= 1
-    ):
+    if request.top_p is not None and not (math.isfinite(request.top_p) and 0 <= request.top_p <= 1):
         raise ValueError("top_p must be a number between 0 and 1")
     if request.retries is not None and request.retries < 0:
         raise ValueError("retries must be >= 0")
 
 
-class _TextRequest(_Value, kw_only=True):
+class _TextRequest(_Value, frozen=True, kw_only=True):
     max_tokens: int | None = None
     temperature: float | None = None
     top_p: float | None = None
@@ -119,7 +117,7 @@ class _TextRequest(_Value, kw_only=True):
     endpoint_options: dict[str, Any] | None = None
 
 
-class QueryRequest(_TextRequest, kw_only=True):
+class QueryRequest(_TextRequest, frozen=True, kw_only=True):
     """A raw prompt to complete."""
 
     prompt: str
@@ -128,7 +126,7 @@ class QueryRequest(_TextRequest, kw_only=True):
         _check_text_options(self)
 
 
-class ChatRequest(_TextRequest, kw_only=True):
+class ChatRequest(_TextRequest, frozen=True, kw_only=True):
     """A conversation to continue."""
 
     messages: list[ChatMessage]
@@ -139,7 +137,7 @@ class ChatRequest(_TextRequest, kw_only=True):
         _check_text_options(self)
 
 
-class EmbedRequest(_Value, kw_only=True):
+class EmbedRequest(_Value, frozen=True, kw_only=True):
     """One string to turn into one vector."""
 
     input: str
@@ -150,7 +148,7 @@ class EmbedRequest(_Value, kw_only=True):
     endpoint_options: dict[str, Any] | None = None
 
 
-class BatchStats(_Value, kw_only=True):
+class BatchStats(_Value, frozen=True, kw_only=True):
     """Running totals after a batch."""
 
     frames_sent: int
@@ -158,7 +156,7 @@ class BatchStats(_Value, kw_only=True):
     batches_sent: int
 
 
-class TokenBatch(_Value, kw_only=True):
+class TokenBatch(_Value, frozen=True, kw_only=True):
     """Tokens as they cross to the reader; ``text`` never splits a UTF-8 character."""
 
     request_id: str
@@ -170,13 +168,13 @@ class TokenBatch(_Value, kw_only=True):
     stats: BatchStats
 
 
-class Usage(_Value, kw_only=True):
+class Usage(_Value, frozen=True, kw_only=True):
     input_tokens: int | None = None
     output_tokens: int | None = None
     total_tokens: int | None = None
 
 
-class Timings(_Value, kw_only=True):
+class Timings(_Value, frozen=True, kw_only=True):
     """Seconds; ``None`` where the endpoint could not know."""
 
     queue_wait: float | None = None
@@ -185,7 +183,7 @@ class Timings(_Value, kw_only=True):
     tokens_per_second: float | None = None
 
 
-class LocalStats(_Value, kw_only=True):
+class LocalStats(_Value, frozen=True, kw_only=True):
     """What a local model did for one request."""
 
     prompt_tokens: int = 0
@@ -197,12 +195,12 @@ class LocalStats(_Value, kw_only=True):
     tokens_per_second: float | None = None
 
 
-class EndpointInfo(_Value, kw_only=True):
+class EndpointInfo(_Value, frozen=True, kw_only=True):
     kind: str
     name: str
 
 
-class TextResponse(_Value, kw_only=True):
+class TextResponse(_Value, frozen=True, kw_only=True):
     endpoint: EndpointInfo
     text: str
     finish_reason: FinishReason
@@ -213,7 +211,7 @@ class TextResponse(_Value, kw_only=True):
     local_stats: LocalStats | None = None
 
 
-class EmbeddingResponse(_Value, kw_only=True):
+class EmbeddingResponse(_Value, frozen=True, kw_only=True):
     endpoint: EndpointInfo
     values: list[float]
     usage: Usage = Usage()

@@ -20,7 +20,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from typing import Any, Generic, Literal, TypeVar
 
 import anyio
@@ -101,9 +101,7 @@ class RunState:
         self.cancel_reason: str | None = None
         self.response: TextResponse | EmbeddingResponse | None = None
         self.error: BaseException | None = None
-        self.channel = (
-            TokenChannel(self.id, _new_id("str_")) if operation != "embed" else None
-        )
+        self.channel = TokenChannel(self.id, _new_id("str_")) if operation != "embed" else None
         self._lock = threading.Lock()
         self._loop_token = anyio.lowlevel.current_token()
         self._loop_thread = threading.get_ident()
@@ -156,10 +154,9 @@ class RunState:
         try:
             with anyio.CancelScope() as scope:
                 self._scope = scope
-                if self.cancel_reason is not None:
-                    scope.cancel()
                 try:
-                    result = await self._attempts()
+                    if self.cancel_reason is None:
+                        result = await self._attempts()
                 except Exception as exc:  # the run's outcome, handed to whoever awaits it
                     failure = exc
             if result is not None:
@@ -218,8 +215,6 @@ class RunState:
     # -- the hot path: text from the driver --------------------------------------
 
     def on_emit(self, text: str, frames: int) -> None:
-        if self.cancel_reason is not None:
-            return
         if self._first_token_at is None:
             self._first_token_at = time.perf_counter()
             if self._attempt_scope is not None:
@@ -362,9 +357,9 @@ class _RunHandle(Generic[ResponseT]):
         self._state.cancel(reason)
 
     @property
-    def response(self) -> Generator[Any, None, ResponseT]:
+    def response(self) -> Awaitable[ResponseT]:
         """Await it for the final response (the same object every time)."""
-        return self.__await__()
+        return self
 
     def __await__(self) -> Generator[Any, None, ResponseT]:
         return self._wait().__await__()

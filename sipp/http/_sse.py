@@ -100,12 +100,10 @@ class SSEDecoder:
                 self._data.append(value.decode("utf-8", "replace"))
             elif name == b"event":
                 self._event = value.decode("utf-8", "replace")
-            elif name == b"id":
-                if b"\x00" not in value:
-                    self._id = value.decode("utf-8", "replace")
-            elif name == b"retry":
-                if value.isdigit():
-                    self._retry = int(value)
+            elif name == b"id" and b"\x00" not in value:
+                self._id = value.decode("utf-8", "replace")
+            elif name == b"retry" and value.isdigit():
+                self._retry = int(value)
         return events
 
     def _dispatch(self) -> SSEEvent:

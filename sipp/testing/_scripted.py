@@ -163,4 +163,3 @@ class ScriptedFactory:
 
 
 scripted_driver = ScriptedFactory()
-

