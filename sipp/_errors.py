@@ -340,11 +340,8 @@ def _combine(source: type[UpstreamError], kind: str) -> type[UpstreamError]:
     return type(name, (source, kind_class), {"__module__": __name__, "kind": kind})
 
 
-_COMBINED: Final[dict[tuple[str, str], type[UpstreamError]]] = {
-    (source.__name__, kind): _combine(source, kind)
-    for source in (ProviderError, GatewayError)
-    for kind in UPSTREAM_ERROR_KINDS
-}
+# Built on first use: creating 22 classes at import would cost every ``import sipp``.
+_COMBINED: dict[tuple[type[UpstreamError], str], type[UpstreamError]] = {}
 
 
 def upstream_error(
@@ -360,4 +357,7 @@ def upstream_error(
     source_class = ProviderError if source == "provider" else GatewayError
     if kind not in UPSTREAM_ERROR_KINDS:
         kind = "provider"
-    return _COMBINED[(source_class.__name__, kind)](message, **details)
+    combined = _COMBINED.get((source_class, kind))
+    if combined is None:
+        combined = _COMBINED.setdefault((source_class, kind), _combine(source_class, kind))
+    return combined(message, **details)

@@ -9,7 +9,6 @@ caller with its ``retry_after`` so it can decide.
 
 from __future__ import annotations
 
-import random
 from typing import Final
 
 from ._models import Timeouts
@@ -30,4 +29,6 @@ def backoff_delay(attempt: int, retry_after: float | None) -> float | None:
         if retry_after > MAX_RETRY_AFTER:
             return None
         return max(0.0, retry_after)
+    import random  # only a run that retries pays for it
+
     return random.uniform(0.0, min(MAX_DELAY, BASE_DELAY * (2**attempt)))

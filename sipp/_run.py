@@ -24,7 +24,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from typing import Any, Generic, Literal, TypeVar
 
 import anyio
-import anyio.lowlevel
 
 from ._endpoint import Endpoint, EndpointRef
 from ._errors import RunCancelled, SippError, TimeoutError
@@ -102,6 +101,8 @@ class RunState:
         self.response: TextResponse | EmbeddingResponse | None = None
         self.error: BaseException | None = None
         self.channel = TokenChannel(self.id, _new_id("str_")) if operation != "embed" else None
+        import anyio.lowlevel  # cached after the first run; kept off `import sipp`
+
         self._lock = threading.Lock()
         self._loop_token = anyio.lowlevel.current_token()
         self._loop_thread = threading.get_ident()
