@@ -29,9 +29,9 @@ def write(name: str, rows: list[dict[str, Any]], extra: dict[str, Any] | None = 
     """Print ``rows`` as a table and save them, with machine facts, as JSON."""
     columns = list(rows[0])
     widths = [max(len(str(c)), *(len(_fmt(r[c])) for r in rows)) for c in columns]
-    print("  ".join(str(c).ljust(w) for c, w in zip(columns, widths)))
+    print("  ".join(str(c).ljust(w) for c, w in zip(columns, widths, strict=True)))
     for row in rows:
-        print("  ".join(_fmt(row[c]).ljust(w) for c, w in zip(columns, widths)))
+        print("  ".join(_fmt(row[c]).ljust(w) for c, w in zip(columns, widths, strict=True)))
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
     payload = {

@@ -1,4 +1,4 @@
-"""Timeouts and retries: four limits, each with its own error phase; retries only before the first token."""
+"""Timeouts and retries: four limits, each its own error phase; retries before the first token."""
 
 from __future__ import annotations
 
