@@ -17,17 +17,20 @@ from ._classify import (
     request_id_of,
     status_kind,
 )
-from ._redact import REDACTED, SENSITIVE_HEADERS, Redactor, redact, redact_headers
-from ._sse import MAX_EVENT_BYTES, SSEDecoder, SSEError, SSEEvent
-from ._transport import (
+from ._exchange import (
     DRAIN_MAX_BYTES,
     DRAIN_MAX_SECONDS,
     ErrorFactory,
+    EventStream,
+    open_event_stream,
+    send_request,
+)
+from ._redact import REDACTED, SENSITIVE_HEADERS, Redactor, redact, redact_headers
+from ._sse import MAX_EVENT_BYTES, SSEDecoder, SSEError, SSEEvent
+from ._transport import (
     create_http_client,
-    drain_response,
     is_loopback_host,
     map_httpx_errors,
-    open_response,
     request_timeout,
     validate_base_url,
 )
@@ -42,6 +45,7 @@ __all__ = [
     "SENSITIVE_HEADERS",
     "ErrorBody",
     "ErrorFactory",
+    "EventStream",
     "Redactor",
     "SSEDecoder",
     "SSEError",
@@ -49,17 +53,17 @@ __all__ = [
     "build_error",
     "classify_error",
     "create_http_client",
-    "drain_response",
     "error_from_response",
     "is_loopback_host",
     "map_httpx_errors",
-    "open_response",
+    "open_event_stream",
     "parse_error_body",
     "parse_retry_after",
     "redact",
     "redact_headers",
     "request_id_of",
     "request_timeout",
+    "send_request",
     "status_kind",
     "validate_base_url",
 ]

@@ -5,21 +5,17 @@
   ``httpx.AsyncClient``; requests never get a client of their own.
 * :func:`map_httpx_errors` translates httpx exceptions into ``sipp`` ones,
   keeping the most specific match and always chaining.
-* :func:`open_response` sends one request and yields the response once its
-  status is a success (an error status becomes a typed error); on a clean
-  exit it finishes reading the body (bounded) so the connection goes back to
-  the pool, on an error or a cancel it closes the stream at once.
+* :func:`request_timeout` is the httpx timeout of one attempt (connect only).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Final
 
-import anyio
 import httpx
 
 from .._errors import (
@@ -31,29 +27,15 @@ from .._errors import (
     TransportError,
 )
 from .._models import Timeouts
-from ._classify import MAX_ERROR_BODY
 from ._redact import Redactor
 
 __all__ = [
-    "DRAIN_MAX_BYTES",
-    "DRAIN_MAX_SECONDS",
-    "ErrorFactory",
     "create_http_client",
-    "drain_response",
     "is_loopback_host",
     "map_httpx_errors",
-    "open_response",
     "request_timeout",
     "validate_base_url",
 ]
-
-#: After the terminal event, at most this much of the body is read to reuse the connection.
-DRAIN_MAX_BYTES: Final = 64 * 1024
-#: ... and for at most this long; past either bound the connection is closed instead.
-DRAIN_MAX_SECONDS: Final = 1.0
-
-#: Builds the typed error for a non-2xx answer from its status, headers and (bounded) body.
-ErrorFactory = Callable[[int, httpx.Headers, bytes], SippError]
 
 _DEFAULT_REDACTOR: Final = Redactor()
 
@@ -199,68 +181,3 @@ def create_http_client(
 def request_timeout(timeouts: Timeouts) -> httpx.Timeout:
     """The httpx timeout for one attempt: only the connect phase."""
     return httpx.Timeout(None, connect=timeouts.connect)
-
-
-async def drain_response(
-    response: httpx.Response,
-    *,
-    max_bytes: int = DRAIN_MAX_BYTES,
-    max_seconds: float = DRAIN_MAX_SECONDS,
-) -> None:
-    """Read what is left of ``response`` (bounded) and close it, so its connection is reused."""
-    try:
-        if not response.is_stream_consumed:
-            received = 0
-            with anyio.move_on_after(max_seconds):
-                async for chunk in response.aiter_raw():
-                    received += len(chunk)
-                    if received > max_bytes:
-                        break
-    except httpx.HTTPError:
-        pass  # the body is not ours to report any more; the connection is just dropped
-    finally:
-        with anyio.CancelScope(shield=True):
-            await response.aclose()
-
-
-async def _read_error_body(response: httpx.Response) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    with anyio.move_on_after(DRAIN_MAX_SECONDS):
-        async for chunk in response.aiter_bytes():
-            chunks.append(chunk)
-            size += len(chunk)
-            if size >= MAX_ERROR_BODY:
-                break
-    return b"".join(chunks)[:MAX_ERROR_BODY]
-
-
-@asynccontextmanager
-async def open_response(
-    client: httpx.AsyncClient,
-    request: httpx.Request,
-    *,
-    on_error: ErrorFactory,
-    redactor: Redactor | None = None,
-    upstream: str = "upstream",
-) -> AsyncIterator[httpx.Response]:
-    """Send ``request`` streaming; yield the response if its status is 2xx.
-
-    A non-2xx answer becomes ``on_error(status, headers, body)`` (body bounded
-    to 64 KiB). A clean exit drains the rest of the body (bounded, see
-    :func:`drain_response`); an exception or a cancel closes it at once.
-    """
-    with map_httpx_errors(redactor, upstream=upstream):
-        response = await client.send(request, stream=True)
-    try:
-        if response.status_code >= 300:
-            with map_httpx_errors(redactor, upstream=upstream):
-                body = await _read_error_body(response)
-            raise on_error(response.status_code, response.headers, body)
-        yield response
-    except BaseException:
-        # Cancelled or failed mid-body: do not wait for the rest, drop the connection.
-        with anyio.CancelScope(shield=True):
-            await response.aclose()
-        raise
-    await drain_response(response)

@@ -1,0 +1,252 @@
+"""A scriptable OpenAI-compatible mock server, run for real on loopback by the tests.
+
+The request's ``model`` is the script: ``;``-separated ``key=value`` items, e.g.
+``"tokens=3;delay=0.01;end=truncated"``. Keys:
+
+* ``tokens`` (default 3): how many text chunks ("tok0 ", "tok1 ", ...);
+* ``first``: seconds to wait before the response starts; ``delay``: between chunks;
+* ``stall_after``: after that many chunks, stall for 60 s;
+* ``finish``: the finish_reason (default ``stop``); ``usage=0`` omits usage;
+* ``end``: ``done`` (default), ``nodone`` (EOF after the finish chunk),
+  ``truncated`` (EOF without finish), ``cut`` (EOF inside an event),
+  ``malformed`` (a chunk that is not JSON), ``error`` (an in-band error chunk
+  after the text, with ``code``), ``reset`` (the connection breaks mid-stream);
+* ``status``, ``code``, ``type``, ``message``: answer with this error status/body;
+* ``retry_after``, ``retry_after_ms``: hint headers on an error answer;
+* ``fail_attempts``: only the first N attempts (per ``x-request-id``) fail.
+
+Every request is recorded in ``MockState.requests`` (headers and JSON body).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+
+Scope = dict[str, Any]
+
+
+@dataclass
+class MockState:
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    attempts: dict[str, int] = field(default_factory=dict)
+    open_streams: int = 0
+
+
+def parse_script(model: str) -> dict[str, str]:
+    script: dict[str, str] = {}
+    for item in model.split(";"):
+        key, _, value = item.partition("=")
+        if key:
+            script[key.strip()] = value.strip()
+    return script
+
+
+async def _read_body(receive: Any) -> bytes:
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body
+
+
+async def _send_json(
+    send: Any, status: int, payload: Any, headers: list[tuple[bytes, bytes]]
+) -> None:
+    data = json.dumps(payload).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})
+
+
+def _chunk(path: str, index: int, text: str | None, finish: str | None) -> dict[str, Any]:
+    if path.endswith("/chat/completions"):
+        delta = {"content": text} if text is not None else {}
+        choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": finish}
+        obj = "chat.completion.chunk"
+    else:
+        choice = {"index": 0, "text": text or "", "finish_reason": finish}
+        obj = "text_completion"
+    return {"id": "cmpl-mock", "object": obj, "model": "mock", "choices": [choice]}
+
+
+def make_app(state: MockState) -> Any:
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                else:
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        body = json.loads(await _read_body(receive) or b"{}")
+        state.requests.append({"path": scope["path"], "headers": headers, "body": body})
+        request_id = headers.get("x-request-id", "")
+        attempt = state.attempts.get(request_id, 0) + 1
+        state.attempts[request_id] = attempt
+        script = parse_script(str(body.get("model", "")))
+        reply_headers = [(b"x-request-id", b"upstream-" + request_id.encode())]
+        if "first" in script:
+            await asyncio.sleep(float(script["first"]))
+        failing = "fail_attempts" not in script or attempt <= int(script["fail_attempts"])
+        if "status" in script and failing:
+            for name in ("retry_after", "retry_after_ms"):
+                if name in script:
+                    reply_headers.append((name.replace("_", "-").encode(), script[name].encode()))
+            error: dict[str, Any] = {
+                "message": script.get("message", "mock failure"),
+                "type": script.get("type", "mock_error"),
+                "code": script.get("code") or None,
+            }
+            await _send_json(send, int(script["status"]), {"error": error}, reply_headers)
+            return
+        path = scope["path"]
+        tokens = int(script.get("tokens", "3"))
+        finish = script.get("finish", "stop")
+        usage = {"prompt_tokens": 7, "completion_tokens": tokens, "total_tokens": 7 + tokens}
+        if path.endswith("/embeddings"):
+            await _send_json(
+                send,
+                200,
+                {
+                    "object": "list",
+                    "data": [{"object": "embedding", "index": 0, "embedding": [0.5, -0.25, 1.0]}],
+                    "usage": {"prompt_tokens": 4, "total_tokens": 4},
+                },
+                reply_headers,
+            )
+            return
+        if not body.get("stream"):
+            text = "".join(f"tok{i} " for i in range(tokens))
+            if path.endswith("/chat/completions"):
+                choice: dict[str, Any] = {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "finish_reason": finish,
+                }
+            else:
+                choice = {"index": 0, "text": text, "finish_reason": finish}
+            payload = {"id": "cmpl-mock", "choices": [choice], "usage": usage}
+            await _send_json(send, 200, payload, reply_headers)
+            return
+        await _stream(send, state, script, path, body, reply_headers, tokens, finish, usage)
+
+    return app
+
+
+async def _stream(
+    send: Any,
+    state: MockState,
+    script: dict[str, str],
+    path: str,
+    body: dict[str, Any],
+    reply_headers: list[tuple[bytes, bytes]],
+    tokens: int,
+    finish: str,
+    usage: dict[str, int],
+) -> None:
+    delay = float(script.get("delay", "0"))
+    end = script.get("end", "done")
+    stall_after = int(script["stall_after"]) if "stall_after" in script else None
+
+    async def event(payload: Any) -> None:
+        data = payload if isinstance(payload, str) else json.dumps(payload)
+        await send(
+            {"type": "http.response.body", "body": f"data: {data}\n\n".encode(), "more_body": True}
+        )
+
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/event-stream"), *reply_headers],
+        }
+    )
+    state.open_streams += 1
+    try:
+        await send({"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True})
+        for index in range(tokens):
+            if stall_after is not None and index == stall_after:
+                await asyncio.sleep(60)
+            if index and delay:
+                await asyncio.sleep(delay)
+            await event(_chunk(path, index, f"tok{index} ", None))
+        if end == "truncated":
+            await send({"type": "http.response.body", "body": b""})
+            return
+        if end == "cut":
+            await send({"type": "http.response.body", "body": b'data: {"id": "x", "ch'})
+            return
+        if end == "malformed":
+            await event("{not json")
+        if end == "reset":
+            raise RuntimeError("mock connection reset")
+        if end == "error":
+            code = script.get("code", "server_error")
+            await event({"error": {"message": "mock in-band failure", "type": code, "code": code}})
+        await event(_chunk(path, tokens, None, finish))
+        if script.get("usage", "1") == "1" and (body.get("stream_options") or {}).get(
+            "include_usage"
+        ):
+            await event({"id": "cmpl-mock", "choices": [], "usage": usage})
+        if end != "nodone":
+            await event("[DONE]")
+        await send({"type": "http.response.body", "body": b""})
+    finally:
+        state.open_streams -= 1
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerThread:
+    """An ASGI app served by uvicorn in a thread of its own (its own event loop)."""
+
+    def __init__(self, app: Any) -> None:
+        self.port = free_port()
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="error",
+            lifespan="on",
+            timeout_graceful_shutdown=1,
+            backlog=2048,
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the mock server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(5)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"

@@ -1,0 +1,177 @@
+"""One request/response exchange with an upstream, streaming or not.
+
+* :func:`send_request` sends a request and returns the whole answer; a
+  non-2xx status becomes the driver's typed error.
+* :func:`open_event_stream` sends a request and yields an :class:`EventStream`
+  of SSE events, read in network-sized batches (one await per chunk, not per
+  event: this is the hot path). On a clean exit the rest of the body is read,
+  bounded in bytes and time, so the connection goes back to the pool (a
+  client that stops at its terminal event pays a new connection on every
+  request); on an error or a cancel the stream is closed at once.
+
+Every httpx exception is translated by :func:`map_httpx_errors`; a stream cut
+inside an event, or an event too large, is a ``ProtocolError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Final, cast
+
+import anyio
+import httpx
+
+from .._errors import ProtocolError, SippError
+from ._classify import MAX_ERROR_BODY
+from ._redact import Redactor
+from ._sse import SSEDecoder, SSEError, SSEEvent
+from ._transport import map_httpx_errors
+
+__all__ = [
+    "DRAIN_MAX_BYTES",
+    "DRAIN_MAX_SECONDS",
+    "ErrorFactory",
+    "EventStream",
+    "open_event_stream",
+    "send_request",
+]
+
+#: After the terminal event, at most this much of the body is read to reuse the connection.
+DRAIN_MAX_BYTES: Final = 64 * 1024
+#: ... and for at most this long; past either bound the connection is closed instead.
+DRAIN_MAX_SECONDS: Final = 1.0
+
+#: Builds the typed error for a non-2xx answer from its status, headers and (bounded) body.
+ErrorFactory = Callable[[int, httpx.Headers, bytes], SippError]
+
+
+class EventStream:
+    """The SSE events of one response, as lists (all the events one network read finished).
+
+    ``async for events in stream`` ends when the body ends; a body cut inside
+    an event raises ``ProtocolError``. Whether the *terminal* event arrived is
+    the driver's business (it knows which one that is).
+    """
+
+    __slots__ = ("_chunks", "_decoder", "_redactor", "_upstream", "response")
+
+    def __init__(
+        self, response: httpx.Response, *, redactor: Redactor | None = None, upstream: str
+    ) -> None:
+        self.response = response
+        # One iterator for the whole body, so draining continues where reading stopped.
+        self._chunks = cast("AsyncGenerator[bytes, None]", response.aiter_raw())
+        self._decoder = SSEDecoder()
+        self._redactor = redactor
+        self._upstream = upstream
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> list[SSEEvent]:
+        chunks = self._chunks
+        decoder = self._decoder
+        while True:
+            try:
+                raw = await chunks.__anext__()
+            except StopAsyncIteration:
+                if decoder.close():
+                    raise ProtocolError(
+                        f"{self._upstream}: the event stream was cut off inside an event"
+                    ) from None
+                raise
+            except httpx.HTTPError:
+                with map_httpx_errors(self._redactor, upstream=self._upstream):
+                    raise
+            try:
+                events = decoder.feed(raw)
+            except SSEError as exc:
+                raise ProtocolError(f"{self._upstream}: {exc}") from exc
+            if events:
+                return events
+
+    async def drain(
+        self, *, max_bytes: int = DRAIN_MAX_BYTES, max_seconds: float = DRAIN_MAX_SECONDS
+    ) -> None:
+        """Read the rest of the body (bounded) and close; the connection is then reusable."""
+        try:
+            received = 0
+            with anyio.move_on_after(max_seconds):
+                async for chunk in self._chunks:
+                    received += len(chunk)
+                    if received > max_bytes:
+                        break
+        except httpx.HTTPError:
+            pass  # the answer is complete; a broken tail only costs the connection
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the response now (an unread rest of the body drops the connection)."""
+        with anyio.CancelScope(shield=True):
+            await self._chunks.aclose()
+            await self.response.aclose()
+
+
+async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    with anyio.move_on_after(DRAIN_MAX_SECONDS):
+        async for chunk in response.aiter_bytes():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= limit:
+                break
+    return b"".join(chunks)[:limit]
+
+
+@asynccontextmanager
+async def open_event_stream(
+    client: httpx.AsyncClient,
+    request: httpx.Request,
+    *,
+    on_error: ErrorFactory,
+    redactor: Redactor | None = None,
+    upstream: str = "upstream",
+) -> AsyncIterator[EventStream]:
+    """Send ``request``; yield its SSE events once the status is 2xx.
+
+    A non-2xx answer raises ``on_error(status, headers, body)`` with the body
+    bounded to 64 KiB. A clean exit drains the body (bounded); an exception or
+    a cancel closes it at once.
+    """
+    with map_httpx_errors(redactor, upstream=upstream):
+        response = await client.send(request, stream=True)
+    try:
+        if response.status_code >= 300:
+            with map_httpx_errors(redactor, upstream=upstream):
+                body = await _read_bounded(response, MAX_ERROR_BODY)
+            raise on_error(response.status_code, response.headers, body)
+        stream = EventStream(response, redactor=redactor, upstream=upstream)
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await response.aclose()
+        raise
+    try:
+        yield stream
+    except BaseException:
+        await stream.aclose()
+        raise
+    await stream.drain()
+
+
+async def send_request(
+    client: httpx.AsyncClient,
+    request: httpx.Request,
+    *,
+    on_error: ErrorFactory,
+    redactor: Redactor | None = None,
+    upstream: str = "upstream",
+) -> httpx.Response:
+    """Send ``request`` and read the whole answer; a non-2xx status raises ``on_error(...)``."""
+    with map_httpx_errors(redactor, upstream=upstream):
+        response = await client.send(request)
+    if response.status_code >= 300:
+        raise on_error(response.status_code, response.headers, response.content[:MAX_ERROR_BODY])
+    return response
