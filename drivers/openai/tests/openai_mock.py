@@ -131,6 +131,10 @@ def make_app(state: MockState) -> Any:
                 reply_headers,
             )
             return
+        if not body.get("stream") and script.get("end") == "malformed":
+            await send({"type": "http.response.start", "status": 200, "headers": reply_headers})
+            await send({"type": "http.response.body", "body": b'{"id": "x", "choices": [{"te'})
+            return
         if not body.get("stream"):
             text = "".join(f"tok{i} " for i in range(tokens))
             if path.endswith("/chat/completions"):
