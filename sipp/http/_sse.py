@@ -45,7 +45,7 @@ class SSEEvent(msgspec.Struct, frozen=True, gc=False):
 class SSEDecoder:
     """Feed bytes, get the complete events they finish."""
 
-    __slots__ = ("_buffer", "_data", "_event", "_id", "_retry", "_size", "_started")
+    __slots__ = ("_buffer", "_data", "_event", "_id", "_retry", "_size", "_skip_lf", "_started")
 
     def __init__(self) -> None:
         self._buffer = b""
@@ -55,6 +55,7 @@ class SSEDecoder:
         self._id: str | None = None
         self._retry: int | None = None
         self._size = 0
+        self._skip_lf = False
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         if not chunk:
@@ -67,14 +68,15 @@ class SSEDecoder:
             self._started = True
             if buffer.startswith(b"\xef\xbb\xbf"):
                 buffer = buffer[3:]
+        if self._skip_lf:
+            # The previous chunk ended with CR, already taken as a line end: this
+            # LF is the second half of that CRLF.
+            self._skip_lf = False
+            if buffer[:1] == b"\n":
+                buffer = buffer[1:]
         if b"\r" in buffer:
-            # Keep a trailing CR back: it may be the first half of CRLF.
-            held = buffer.endswith(b"\r")
-            if held:
-                buffer = buffer[:-1]
+            self._skip_lf = buffer.endswith(b"\r")
             buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-            if held:
-                buffer += b"\r"
         lines = buffer.split(b"\n")
         rest = lines.pop()
         if len(rest) > MAX_EVENT_BYTES:
@@ -116,9 +118,10 @@ class SSEDecoder:
 
     def close(self) -> bool:
         """End of stream. True when a partial event was cut off (data without its blank line)."""
-        cut = bool(self._data) or bool(self._buffer.strip(b"\r"))
+        cut = bool(self._data) or bool(self._buffer)
         self._buffer = b""
         self._data = []
         self._event = None
         self._size = 0
+        self._skip_lf = False
         return cut
