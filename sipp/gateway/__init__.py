@@ -1,0 +1,80 @@
+"""Server-side helpers for the gateway profile (the HTTP wire format of ``kind: "gateway"``).
+
+A sans-I/O core (pure functions over dicts, bytes and events) with thin
+adapters: every response object here is a plain ASGI application, and
+:mod:`sipp.gateway.starlette` gives the same responses as Starlette/FastAPI
+``Response`` objects. ``import sipp`` does not import this package.
+
+* decoders: :func:`decode_gateway_query_body`, :func:`decode_gateway_chat_body`,
+  :func:`decode_gateway_embed_body` (parsed JSON in, ``.target``/``.stream``/``.request`` out);
+* bodies: :func:`gateway_text_response_body`, :func:`gateway_embedding_response_body`;
+* streaming: :func:`gateway_text_stream_response` (SSE; cancels the run with
+  ``client_disconnected`` when the client leaves);
+* errors: :class:`GatewayProfileError`, :func:`gateway_error_response`;
+* wire codec: :func:`parse_json_body`, :func:`encode_json`, the SSE frame
+  writers and :class:`GatewayEventReader` (used by the gateway client driver).
+"""
+
+from ._decode import (
+    DecodedChat,
+    DecodedEmbed,
+    DecodedQuery,
+    decode_gateway_chat_body,
+    decode_gateway_embed_body,
+    decode_gateway_query_body,
+)
+from ._events import (
+    GatewayDone,
+    GatewayEvent,
+    GatewayEventReader,
+    GatewayStreamError,
+    GatewayStreamViolation,
+    GatewayToken,
+    GatewayUsage,
+    done_frame,
+    error_frame,
+    token_frame,
+    usage_frame,
+)
+from ._profile import JS_WHITESPACE, GatewayProfileError, encode_json, parse_json_body
+from ._responses import (
+    GatewayJSONResponse,
+    gateway_embedding_response_body,
+    gateway_error_response,
+    gateway_json_response,
+    gateway_text_response_body,
+)
+from ._stream import GatewayStreamResponse, gateway_text_stream_response
+from .asgi import read_json_body
+
+__all__ = [
+    "JS_WHITESPACE",
+    "DecodedChat",
+    "DecodedEmbed",
+    "DecodedQuery",
+    "GatewayDone",
+    "GatewayEvent",
+    "GatewayEventReader",
+    "GatewayJSONResponse",
+    "GatewayProfileError",
+    "GatewayStreamError",
+    "GatewayStreamResponse",
+    "GatewayStreamViolation",
+    "GatewayToken",
+    "GatewayUsage",
+    "decode_gateway_chat_body",
+    "decode_gateway_embed_body",
+    "decode_gateway_query_body",
+    "done_frame",
+    "encode_json",
+    "error_frame",
+    "gateway_embedding_response_body",
+    "gateway_error_response",
+    "gateway_json_response",
+    "gateway_text_response_body",
+    "gateway_text_stream_response",
+    "parse_json_body",
+    "read_json_body",
+    "token_frame",
+    "usage_frame",
+]

@@ -1,0 +1,124 @@
+"""``gateway_text_stream_response(run)``: a run as the profile's SSE stream, as ASGI.
+
+The response is an ASGI application (Starlette routes may return it as is;
+:mod:`sipp.gateway.starlette` wraps it for FastAPI). It runs two tasks, and
+whichever finishes first cancels the other (Starlette's disconnect race):
+
+* the *writer* sends ``token`` frames as batches arrive, then ``usage`` and
+  ``done`` (or one ``error`` frame when the run fails after the stream began);
+* the *watcher* reads ASGI ``receive`` and, on ``http.disconnect``, cancels
+  the run with reason ``client_disconnected`` at once (which closes the
+  upstream stream or stops the local model), then stops the writer.
+
+Headers are sent with the first token batch. A run that fails before its
+first token therefore still gets a plain JSON error response with a real
+status (429 with ``Retry-After``, 504, ...) instead of a 200 stream holding
+an ``error`` event, so clients can back off and retry correctly. A failure
+after that is an ``error`` frame, never a silently cut stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Final
+
+import anyio
+
+from ._events import done_frame, error_frame, token_frame, usage_frame
+from ._responses import _usage, gateway_error_response, request_id_from_scope
+
+if TYPE_CHECKING:
+    from .._models import TokenBatch
+    from .._run import Run
+    from ._asgi_types import Receive, Scope, Send
+
+__all__ = ["GatewayStreamResponse", "gateway_text_stream_response"]
+
+_HEADERS: Final = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-store"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+class GatewayStreamResponse:
+    """A streaming text run, as an ASGI application speaking the profile's SSE."""
+
+    __slots__ = ("run", "status")
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.status = 200
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request_id = request_id_from_scope(scope).encode("latin-1")
+        try:
+            async with anyio.create_task_group() as group:
+
+                async def watch() -> None:
+                    while True:
+                        message = await receive()
+                        if message["type"] == "http.disconnect":
+                            self.run.cancel("client_disconnected")
+                            group.cancel_scope.cancel()
+                            return
+
+                group.start_soon(watch)
+                try:
+                    await self._write(scope, send, request_id)
+                except OSError:
+                    # Some servers report a write to a closed connection this way.
+                    self.run.cancel("client_disconnected")
+                group.cancel_scope.cancel()
+        except anyio.get_cancelled_exc_class():
+            # The server is going down: the run must not outlive its stream.
+            self.run.cancel("server_shutdown")
+            raise
+        except BaseException:
+            self.run.cancel("stream_failed")
+            raise
+
+    async def _write(self, scope: Scope, send: Send, request_id: bytes) -> None:
+        tokens: AsyncIterator[TokenBatch] = self.run.tokens
+        first: TokenBatch | None = None
+        try:
+            first = await anext(tokens, None)
+        except Exception as error:  # the run failed before its first token
+            await gateway_error_response(error)(scope, _noop_receive, send)
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [*_HEADERS, (b"x-request-id", request_id)],
+            }
+        )
+        frame = b""
+        try:
+            if first is not None:
+                await _body(send, token_frame(first.text, first.sequence_start))
+                async for batch in tokens:
+                    await _body(send, token_frame(batch.text, batch.sequence_start))
+            response = await self.run
+            usage = _usage(response.usage)
+            frame = (usage_frame(usage) if usage else b"") + done_frame(response.finish_reason)
+        except Exception as error:
+            envelope = gateway_error_response(error).body["error"]
+            frame = error_frame(envelope["code"], envelope["message"])
+        await send({"type": "http.response.body", "body": frame, "more_body": False})
+
+
+async def _body(send: Send, frame: bytes) -> None:
+    await send({"type": "http.response.body", "body": frame, "more_body": True})
+
+
+async def _noop_receive() -> dict[str, str]:
+    return {"type": "http.request"}
+
+
+def gateway_text_stream_response(run: Run) -> GatewayStreamResponse:
+    """Stream ``run`` (started with ``emit_tokens=True``) as the profile's SSE response.
+
+    Cancels the run with ``client_disconnected`` the moment the HTTP client leaves.
+    """
+    return GatewayStreamResponse(run)
