@@ -148,7 +148,20 @@ def make_app(state: MockState) -> Any:
             payload = {"id": "cmpl-mock", "choices": [choice], "usage": usage}
             await _send_json(send, 200, payload, reply_headers)
             return
-        await _stream(send, state, script, path, body, reply_headers, tokens, finish, usage)
+        gone = asyncio.Event()
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone.set()
+
+        watcher = asyncio.create_task(watch())
+        try:
+            await _stream(
+                send, state, script, path, body, reply_headers, tokens, finish, usage, gone
+            )
+        finally:
+            watcher.cancel()
 
     return app
 
@@ -163,6 +176,7 @@ async def _stream(
     tokens: int,
     finish: str,
     usage: dict[str, int],
+    gone: asyncio.Event,
 ) -> None:
     delay = float(script.get("delay", "0"))
     end = script.get("end", "done")
@@ -185,6 +199,8 @@ async def _stream(
     try:
         await send({"type": "http.response.body", "body": b": keep-alive\n\n", "more_body": True})
         for index in range(tokens):
+            if gone.is_set():
+                return
             if stall_after is not None and index == stall_after:
                 await asyncio.sleep(60)
             if index and delay:
