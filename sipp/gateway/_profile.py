@@ -97,6 +97,8 @@ def parse_json_body(data: bytes | bytearray | memoryview | str) -> Any:
         raw = raw[3:]
     try:
         return _decoder.decode(raw)
+    except RecursionError as exc:  # nesting deeper than any real request
+        raise _invalid_json() from exc
     except msgspec.DecodeError as exc:
         if "out of range" not in str(exc):
             raise _invalid_json() from exc
