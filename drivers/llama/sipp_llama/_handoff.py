@@ -1,0 +1,108 @@
+"""The hand-off of one request's text from the worker thread to the event loop.
+
+The worker never blocks on the loop and never wakes it more than once per
+batch: text is appended under a lock, and only the first append after the
+reader took everything schedules a wake-up (``run_sync_soon`` on the loop's
+token, which does not wait). While the reader is busy, later tokens simply
+join the pending text, so a reader that falls behind receives one merged
+batch instead of one wake-up per token.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Generic, TypeVar
+
+import anyio
+import anyio.lowlevel
+from anyio import RunFinishedError
+
+__all__ = ["Mailbox"]
+
+ResultT = TypeVar("ResultT")
+
+
+class Mailbox(Generic[ResultT]):
+    """Single producer (a worker thread), single consumer (a task on the loop).
+
+    The outcome is either a result or an exception, delivered once, after all text.
+    """
+
+    __slots__ = (
+        "_error",
+        "_event",
+        "_finished",
+        "_frames",
+        "_lock",
+        "_parts",
+        "_result",
+        "_token",
+        "_wake_scheduled",
+    )
+
+    def __init__(self) -> None:
+        # Built on the loop: the token says how to reach it from the worker.
+        self._token = anyio.lowlevel.current_token()
+        self._lock = threading.Lock()
+        self._event = anyio.Event()
+        self._parts: list[str] = []
+        self._frames = 0
+        self._finished = False
+        self._result: ResultT | None = None
+        self._error: BaseException | None = None
+        self._wake_scheduled = False
+
+    # -- the worker's side --------------------------------------------------------
+
+    def put(self, text: str, frames: int) -> None:
+        with self._lock:
+            if text:
+                self._parts.append(text)
+            self._frames += frames
+            wake = not self._wake_scheduled
+            self._wake_scheduled = True
+        if wake:
+            self._wake()
+
+    def finish(self, result: ResultT | None = None, error: BaseException | None = None) -> None:
+        with self._lock:
+            if self._finished:
+                return
+            self._finished = True
+            self._result = result
+            self._error = error
+            wake = not self._wake_scheduled
+            self._wake_scheduled = True
+        if wake:
+            self._wake()
+
+    def _wake(self) -> None:
+        token = self._token
+        # RunFinishedError: the loop is gone, and with it anyone who could read this.
+        with contextlib.suppress(RunFinishedError):
+            token.backend_class.run_sync_soon(self._set_event, (), token.native_token)
+
+    def _set_event(self) -> None:
+        self._event.set()
+
+    # -- the loop's side ----------------------------------------------------------
+
+    async def take(self) -> tuple[str, int, bool]:
+        """Wait for news: ``(text, frames, finished)``; text may be empty."""
+        await self._event.wait()
+        with self._lock:
+            parts, self._parts = self._parts, []
+            frames, self._frames = self._frames, 0
+            finished = self._finished
+            self._wake_scheduled = False
+            self._event = anyio.Event()
+        text = parts[0] if len(parts) == 1 else "".join(parts)
+        return text, frames, finished
+
+    def outcome(self) -> ResultT:
+        """The result, or the worker's error raised; only after ``take`` said finished."""
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
