@@ -197,8 +197,9 @@ class TimeoutError(TransportError, builtins.TimeoutError):
     def __init__(self, message: str, *, phase: TimeoutPhase) -> None:
         super().__init__(message)
         self.phase: TimeoutPhase = phase
-        # A request that ran out of total time must not be tried again.
-        self.retryable = phase in ("connect", "first_token")
+        # Only a connect timeout is retried: a slow answer retried would only
+        # multiply the wait, and a total timeout has no time left to retry in.
+        self.retryable = phase == "connect"
 
 
 class ProtocolError(SippError):
