@@ -30,10 +30,11 @@ RequestT = TypeVar("RequestT", QueryRequest, ChatRequest, EmbedRequest)
 EndpointArg = EndpointRef | str | None
 
 _EXTRAS_OWNER = {"local": "local", "provider_options": "provider", "endpoint_options": "gateway"}
-#: Keys an extras dict may not set: they are typed fields of the request or the wire body.
-_TYPED_KEYS = frozenset(QueryRequest.__struct_fields__) | frozenset(
-    {"model", "messages", "input", "stream"}
+#: Keys an extras dict may not set, because they are typed fields on the wire.
+_TEXT_WIRE_KEYS = frozenset(
+    {"model", "prompt", "messages", "max_tokens", "temperature", "top_p", "stop", "seed", "stream"}
 )
+_EMBED_WIRE_KEYS = frozenset({"model", "input"})
 
 
 class SippClient:
@@ -318,7 +319,8 @@ def _check_extras(request: QueryRequest | ChatRequest | EmbedRequest, endpoint: 
                 field=extras,
             )
         if isinstance(value, dict):
-            clash = sorted(_TYPED_KEYS.intersection(value))
+            typed = _EMBED_WIRE_KEYS if isinstance(request, EmbedRequest) else _TEXT_WIRE_KEYS
+            clash = sorted(typed.intersection(value))
             if clash:
                 raise InvalidRequestError(
                     f"{extras} may not set the typed field {clash[0]!r}; pass it as an option",

@@ -11,6 +11,7 @@ from sipp import (
     ChatRequest,
     ClientClosedError,
     ConfigurationError,
+    EmbedRequest,
     EndpointNotFoundError,
     InvalidRequestError,
     LocalOptions,
@@ -204,3 +205,26 @@ async def test_local_options_typed_object_is_accepted_by_a_local_capable_driver(
         await client.add("s", {"kind": "scripted"})
         with pytest.raises(InvalidRequestError, match="local"):
             client.query("hi", local=LocalOptions(context_key="k"))
+
+
+@pytest.mark.anyio
+async def test_extras_may_not_override_a_typed_wire_field() -> None:
+    async with SippClient() as client:
+        await client.add("g", {"kind": "echo"})
+        endpoint = client._endpoints["g"]
+        request = QueryRequest(prompt="x", endpoint_options={"max_tokens": 3, "user": "u"})
+        from sipp._client import _check_extras
+
+        object.__setattr__(endpoint.driver, "capabilities", _with_extras("endpoint_options"))
+        with pytest.raises(InvalidRequestError, match="'max_tokens'") as caught:
+            _check_extras(request, endpoint)
+        assert caught.value.field == "endpoint_options.max_tokens"
+        # a key the wire does not type passes through, on embed even `stream` does
+        _check_extras(QueryRequest(prompt="x", endpoint_options={"user": "u"}), endpoint)
+        _check_extras(EmbedRequest(input="x", endpoint_options={"stream": True}), endpoint)
+
+
+def _with_extras(extras: str) -> Any:
+    from sipp.driver import Capabilities
+
+    return Capabilities(extras=extras)  # type: ignore[arg-type]
