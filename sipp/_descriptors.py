@@ -98,6 +98,9 @@ class ProviderDescriptor(Descriptor, frozen=True, kw_only=True, forbid_unknown_f
     organization: str | None = None
     version: str | None = None
     api_key_header: str | None = None
+    #: The header that carries the run's id upstream; ``None`` sends none (some
+    #: servers, llama-cpp-python's among them, refuse ids that are not UUIDs).
+    request_id_header: str | None = "x-request-id"
     allow_insecure_http: bool = False
 
     @property
