@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from ._drivers import add_drivers_command
+from ._gateway import add_gateway_command
 from ._talk import add_talk_commands
 
 __all__ = ["main"]
@@ -23,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_drivers_command(commands)
     add_talk_commands(commands)
+    add_gateway_command(commands)
     return parser
 
 

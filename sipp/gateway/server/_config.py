@@ -17,7 +17,6 @@ variable that holds the value, and is resolved only when the server starts.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path as FilePath
 from typing import Any, Literal
@@ -66,7 +65,7 @@ class ServerConfig(_Table, frozen=True, kw_only=True):
     drain_timeout: float = 10.0
     allowed_origins: list[str] = []
     server: Literal["uvicorn", "hypercorn"] = "uvicorn"
-    #: Seconds between ``: keep-alive`` comments on a silent stream (0 = never).
+    #: One JSON line per request on stderr (logger ``sipp.gateway.access``).
     access_log: bool = True
 
 
@@ -123,16 +122,19 @@ class StateConfig(_Table, frozen=True, kw_only=True):
 class GatewayConfig:
     """A loaded configuration. ``targets`` keep their descriptor fields in ``descriptors``."""
 
-    server: ServerConfig = ServerConfig()
-    routes: RoutesConfig = RoutesConfig()
+    server: ServerConfig = field(default_factory=ServerConfig)
+    routes: RoutesConfig = field(default_factory=RoutesConfig)
     targets: list[TargetConfig] = field(default_factory=list)
     descriptors: dict[str, dict[str, Any]] = field(default_factory=dict)
     tokens: list[TokenConfig] = field(default_factory=list)
     signing_keys: list[SigningKeyConfig] = field(default_factory=list)
-    security: SecurityConfig = SecurityConfig()
-    state: StateConfig = StateConfig()
+    security: SecurityConfig = field(default_factory=SecurityConfig)
+    state: StateConfig = field(default_factory=StateConfig)
     #: The directory relative paths (a target's ``source``) are resolved from.
     base_dir: FilePath = field(default_factory=FilePath.cwd)
+    #: Each target's index in the file's ``[[targets]]`` array, for locations.
+    positions: dict[str, int] = field(default_factory=dict)
+    lines: dict[Path, int] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,7 @@ class Problem:
 
 
 class ConfigError(Exception):
-    """The configuration has errors; ``problems`` lists all of them."""
+    """The configuration has errors; ``problems`` lists all of them (and the warnings)."""
 
     def __init__(self, filename: str, problems: list[Problem]) -> None:
         self.filename = filename
@@ -235,7 +237,9 @@ def _explain(exc: msgspec.ValidationError) -> str:
     return text.replace("`", "").replace("$", "value")
 
 
-def parse_config(text: str, *, base_dir: FilePath | None = None) -> tuple[GatewayConfig, list[Problem]]:
+def parse_config(
+    text: str, *, base_dir: FilePath | None = None
+) -> tuple[GatewayConfig, list[Problem]]:
     """Parse and check the *shape* of ``text``; ``problems`` lists what is wrong.
 
     When ``problems`` holds an error the returned configuration is the default
@@ -260,27 +264,35 @@ def parse_config(text: str, *, base_dir: FilePath | None = None) -> tuple[Gatewa
         else:
             problems.append(Problem((key,), f"unknown section {key!r}"))
     descriptors: dict[str, dict[str, Any]] = {}
-    for target in sections.get("targets", []):
-        raw = next(t for t in data["targets"] if t.get("name") == target.name)
-        descriptors[target.name] = {
-            k: v for k, v in raw.items() if k not in TargetConfig.__struct_fields__
-        } | {"kind": target.kind}
+    positions: dict[str, int] = {}
+    targets: list[TargetConfig] = []
+    for index, target in sections.pop("targets", []):
+        raw = data["targets"][index]
+        fields = {k: v for k, v in raw.items() if k not in TargetConfig.__struct_fields__}
+        if target.name not in descriptors:
+            descriptors[target.name] = {**fields, "kind": target.kind}
+            positions[target.name] = index
+        targets.append(target)
+    for name in ("tokens", "signing_keys"):
+        if name in sections:
+            sections[name] = [item for _, item in sections[name]]
     for problem_index, problem in enumerate(problems):
         if problem.line is None:
             problems[problem_index] = Problem(
                 problem.path, problem.message, line_of(lines, problem.path), problem.warning
             )
-    if any(not p.warning for p in problems):
-        return GatewayConfig(), problems
     config = GatewayConfig(
-        **{k: v for k, v in sections.items()},
+        **sections,
+        targets=targets,
         descriptors=descriptors,
+        positions=positions,
         base_dir=base_dir or FilePath.cwd(),
+        lines=lines,
     )
     return config, problems
 
 
-def _check_array(key: str, value: object, problems: list[Problem]) -> list[Any]:
+def _check_array(key: str, value: object, problems: list[Problem]) -> list[tuple[int, Any]]:
     schema = _ARRAYS[key]
     if not isinstance(value, list):
         problems.append(Problem((key,), f"must be an array of tables ([[{key}]])"))
@@ -290,9 +302,5 @@ def _check_array(key: str, value: object, problems: list[Problem]) -> list[Any]:
         checked = _check_table(item, schema, (key, index), problems, open_=key == "targets")
         if checked is not None:
             known = {k: v for k, v in checked.items() if k in schema.__struct_fields__}
-            items.append(msgspec.convert(known, schema))
+            items.append((index, msgspec.convert(known, schema)))
     return items
-
-
-def locate_lines(text: str) -> Mapping[Path, int]:
-    return locate(text)

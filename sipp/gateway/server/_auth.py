@@ -1,0 +1,152 @@
+"""Who is calling: static tokens, short-lived JWTs, and the client's address.
+
+Static tokens are compared in constant time: the presented token is hashed
+(SHA-256) and its digest compared with *every* configured digest with
+``hmac.compare_digest``, so neither the position of a mismatch nor which
+token matched shows in the timing. A token shaped like a JWT (three
+base64url parts) is verified by :class:`._jwt.TokenVerifier`; a verified JWT
+is cached until its expiry (bounded), so a browser streaming many requests
+pays for the signature check once.
+
+The client IP is the peer address, or a forwarding header *only* when the
+peer is one of ``trusted_proxies`` (otherwise anyone could pick their own
+rate-limit bucket or dodge the blocklist).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from ._config import GatewayConfig, RateLimit
+from ._jwt import TokenRejected, TokenVerifier
+
+__all__ = ["AuthError", "Authenticator", "ClientAddress", "Principal"]
+
+_CACHE_LIMIT: Final = 4096
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated caller: its label, allowlist (``None`` = all) and rate limit."""
+
+    caller: str
+    targets: frozenset[str] | None
+    rate_limit: RateLimit | None
+    expires: float = float("inf")
+
+    def may_use(self, target: str) -> bool:
+        return self.targets is None or target in self.targets
+
+
+class AuthError(Exception):
+    """401 ``authentication``: the message is safe to send (never the token)."""
+
+
+class Authenticator:
+    def __init__(self, config: GatewayConfig, tokens: dict[int, str], keys: dict[str, str]) -> None:
+        self._static: list[tuple[bytes, Principal]] = []
+        for index, token in enumerate(config.tokens):
+            value = tokens.get(index)
+            if value is None:
+                continue
+            allowed = frozenset(token.targets) if token.targets else None
+            principal = Principal(token.caller, allowed, token.rate_limit)
+            self._static.append((hashlib.sha256(value.encode()).digest(), principal))
+        self._verifier = TokenVerifier(
+            {
+                key.key_id: (keys[key.key_id], key.audience, key.max_lifetime)
+                for key in config.signing_keys
+                if key.key_id in keys
+            }
+        )
+        self._key_limits = {key.key_id: key.rate_limit for key in config.signing_keys}
+        self._cache: dict[str, Principal] = {}
+
+    def authenticate(self, authorization: bytes | None) -> Principal:
+        if not authorization:
+            raise AuthError("missing Authorization: Bearer header")
+        scheme, _, token_bytes = authorization.partition(b" ")
+        token = token_bytes.strip()
+        if scheme.lower() != b"bearer" or not token:
+            raise AuthError("malformed Authorization header: expected Bearer <token>")
+        digest = hashlib.sha256(token).digest()
+        found: Principal | None = None
+        for expected, principal in self._static:
+            if hmac.compare_digest(digest, expected) and found is None:
+                found = principal
+        if found is not None:
+            return found
+        if self._verifier and token.count(b".") == 2:
+            return self._verify_jwt(token.decode("latin-1"))
+        raise AuthError("invalid token")
+
+    def _verify_jwt(self, token: str) -> Principal:
+        cached = self._cache.get(token)
+        now = time.time()
+        if cached is not None:
+            if cached.expires > now:
+                return cached
+            del self._cache[token]
+            raise AuthError("token expired")
+        try:
+            claims = self._verifier.verify(token)
+        except TokenRejected as exc:
+            raise AuthError(str(exc)) from exc
+        principal = Principal(
+            claims.caller, claims.targets, self._key_limits.get(claims.key_id), claims.expires
+        )
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.pop(next(iter(self._cache)))
+        self._cache[token] = principal
+        return principal
+
+
+class ClientAddress:
+    """The client IP under the ``[security]`` rules, and the blocklist check."""
+
+    def __init__(self, source: str, trusted: Sequence[str], blocklist: Sequence[str]) -> None:
+        self._header = {"x_forwarded_for": b"x-forwarded-for", "x_real_ip": b"x-real-ip"}.get(
+            source
+        )
+        self._trusted: list[Network] = [ipaddress.ip_network(n, strict=False) for n in trusted]
+        self._blocked: list[Network] = [ipaddress.ip_network(n, strict=False) for n in blocklist]
+
+    def resolve(self, peer: str, headers: Sequence[tuple[bytes, bytes]]) -> str:
+        if self._header is None or not self._trusted or not _within(peer, self._trusted):
+            return peer
+        value = next((v for k, v in headers if k.lower() == self._header), None)
+        if value is None:
+            return peer
+        if self._header == b"x-real-ip":
+            candidate = value.decode("latin-1").strip()
+            return candidate if _parse(candidate) is not None else peer
+        # X-Forwarded-For: walk from the right, skipping our own trusted proxies.
+        hops = [h.strip() for h in value.decode("latin-1").split(",")]
+        for hop in reversed(hops):
+            if _parse(hop) is None:
+                return peer
+            if not _within(hop, self._trusted):
+                return hop
+        return hops[0] if hops and _parse(hops[0]) is not None else peer
+
+    def blocked(self, address: str) -> bool:
+        return bool(self._blocked) and _within(address, self._blocked)
+
+
+def _parse(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(address)
+    except ValueError:
+        return None
+
+
+def _within(address: str, networks: Sequence[Network]) -> bool:
+    parsed = _parse(address)
+    return parsed is not None and any(parsed in network for network in networks)

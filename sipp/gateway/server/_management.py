@@ -1,0 +1,110 @@
+"""The management listener: health, readiness, Prometheus metrics and a status page.
+
+It is a separate ASGI app on its own listener (``management_listen``) so
+metrics and the status page never face the internet by accident. Nothing
+here needs a token; bind it to loopback or a private network.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CONTENT_TYPE_LATEST
+
+if TYPE_CHECKING:
+    from .._asgi_types import ASGIApp, Receive, Scope, Send
+    from ._app import GatewayServer
+
+__all__ = ["management_app"]
+
+
+async def _respond(send: Send, status: int, body: bytes, content_type: bytes) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def management_app(server: GatewayServer) -> ASGIApp:
+    routes = server.config.routes
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":  # the public app owns the lifecycle
+                while (await receive())["type"] != "lifespan.shutdown":
+                    await send({"type": "lifespan.startup.complete"})
+                await send({"type": "lifespan.shutdown.complete"})
+            return
+        path = scope["path"]
+        if path == routes.health:
+            await _respond(send, 200, b'{"status":"ok"}', b"application/json")
+        elif path == routes.ready:
+            ready = server.ready and not server.draining
+            body = {"status": "ready" if ready else "not_ready", "draining": server.draining}
+            await _respond(send, 200 if ready else 503, _json(body), b"application/json")
+        elif path == routes.metrics:
+            await _respond(send, 200, server.metrics.render(), CONTENT_TYPE_LATEST.encode())
+        elif path == routes.status:
+            await _respond(send, 200, _status_page(server).encode(), b"text/html; charset=utf-8")
+        elif path == routes.status.rstrip("/") + "/status.json":
+            await _respond(send, 200, _json(_status(server)), b"application/json")
+        else:
+            await _respond(send, 404, b'{"error":{"code":"not_found"}}', b"application/json")
+
+    return app
+
+
+def _status(server: GatewayServer) -> dict[str, Any]:
+    return {
+        "ready": server.ready,
+        "draining": server.draining,
+        "in_flight": server.active,
+        "targets": [
+            {
+                "name": name,
+                "kind": target.kind,
+                "in_flight": server.state.in_flight(f"target:{name}"),
+                "max_concurrent": target.max_concurrent,
+            }
+            for name, target in server.targets.items()
+        ],
+        "recent": list(server.recent.items),
+    }
+
+
+def _status_page(server: GatewayServer) -> str:
+    status = _status(server)
+    e = html.escape
+    rows = "".join(
+        f"<tr><td>{e(t['name'])}</td><td>{e(t['kind'])}</td><td>{t['in_flight']}</td>"
+        f"<td>{t['max_concurrent'] or '-'}</td></tr>"
+        for t in status["targets"]
+    )
+    recent = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{e(str(r.get(k) if r.get(k) is not None else '-'))}</td>"
+            for k in ("time", "request_id", "caller", "target", "route", "status", "latency_ms")
+        )
+        + "</tr>"
+        for r in reversed(status["recent"])
+    )
+    state = "ready" if status["ready"] else "not ready"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Sipp gateway</title>
+<meta http-equiv="refresh" content="5">
+<style>body{{font-family:system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:.25em .6em;text-align:left}}</style></head>
+<body><h1>Sipp gateway</h1>
+<p>Status: <b>{state}</b>{" (draining)" if status["draining"] else ""}.
+In flight: <b>{status["in_flight"]}</b>.</p>
+<h2>Targets</h2><table><tr><th>name</th><th>kind</th><th>in flight</th><th>limit</th></tr>
+{rows}</table>
+<h2>Recent requests</h2><table><tr><th>time</th><th>request id</th><th>caller</th>
+<th>target</th><th>route</th><th>status</th><th>latency ms</th></tr>{recent}</table>
+</body></html>"""

@@ -1,0 +1,163 @@
+"""Metrics (Prometheus, through ``prometheus-client``) and the JSON request log.
+
+Each gateway gets its own ``CollectorRegistry``, so several apps in one
+process (tests, an embedding application) never share or clash on series.
+Label values are configuration names (targets, callers, routes) and status
+codes, never request content. A minted token's caller label (``sub``) is
+chosen by the application that mints it: keep it a role ("web-app"), not a
+user id, or the series multiply.
+
+The request log is one JSON object per line on the ``sipp.gateway.access``
+logger: ids, names, numbers and the cancel reason. Prompts, completions,
+tokens and secrets are never in it (the record is built from an explicit
+list of fields, not from the request).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+__all__ = ["Metrics", "RequestRecord", "access_logger"]
+
+access_logger: Final = logging.getLogger("sipp.gateway.access")
+_LATENCY_BUCKETS: Final = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+)  # fmt: skip
+
+
+@dataclass(slots=True)
+class RequestRecord:
+    """What one request did; filled in along the request path."""
+
+    request_id: str
+    route: str
+    started: float
+    client: str = ""
+    caller: str = ""
+    target: str = ""
+    status: int = 0
+    code: str = ""
+    stream: bool = False
+    ttft: float | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cancel_reason: str | None = None
+    upstream_kind: str | None = None
+
+    def as_log(self, now: float) -> dict[str, Any]:
+        return {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+            + f".{int(time.time() * 1000) % 1000:03d}Z",
+            "request_id": self.request_id,
+            "client": self.client,
+            "caller": self.caller or None,
+            "target": self.target or None,
+            "route": self.route,
+            "status": self.status,
+            "code": self.code or None,
+            "latency_ms": round((now - self.started) * 1000, 3),
+            "ttft_ms": None if self.ttft is None else round(self.ttft * 1000, 3),
+            "tokens_in": self.tokens_in,
+            "tokens_out": self.tokens_out,
+            "stream": self.stream,
+            "cancel_reason": self.cancel_reason,
+        }
+
+
+class _LiveCollector(Collector):
+    def __init__(self, read: Callable[[], Iterable[tuple[str, int, int]]]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        in_flight = GaugeMetricFamily(
+            "sipp_gateway_target_in_flight", "Requests running on each target", labels=["target"]
+        )
+        queue = GaugeMetricFamily(
+            "sipp_gateway_local_queue_depth",
+            "Requests waiting for a decode slot of a local model (in flight beyond n_parallel)",
+            labels=["target"],
+        )
+        for target, running, parallel in self._read():
+            in_flight.add_metric([target], running)
+            if parallel > 0:
+                queue.add_metric([target], max(0, running - parallel))
+        yield in_flight
+        yield queue
+
+
+class Metrics:
+    """Every series the gateway exports, on its own registry."""
+
+    def __init__(self, live: Callable[[], Iterable[tuple[str, int, int]]]) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "sipp_gateway_requests", "Requests answered",
+            ["target", "caller", "route", "status"], registry=r,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "sipp_gateway_request_duration_seconds", "Request latency (to the last byte)",
+            ["route", "target"], buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.ttft = Histogram(
+            "sipp_gateway_time_to_first_token_seconds", "Time to the first streamed token",
+            ["target"], buckets=_LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.tokens_in = Counter(
+            "sipp_gateway_input_tokens", "Input tokens", ["target", "caller"], registry=r
+        )
+        self.tokens_out = Counter(
+            "sipp_gateway_output_tokens", "Output tokens", ["target", "caller"], registry=r
+        )
+        self.in_flight = Gauge("sipp_gateway_in_flight", "Requests in flight", registry=r)
+        self.rejections = Counter(
+            "sipp_gateway_rejections", "Requests refused before running", ["reason"], registry=r
+        )
+        self.upstream_errors = Counter(
+            "sipp_gateway_upstream_errors", "Failed runs by error kind", ["target", "kind"],
+            registry=r,
+        )  # fmt: skip
+        for reason in ("auth", "rate", "admission", "size", "blocked"):
+            self.rejections.labels(reason)
+        r.register(_LiveCollector(live))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class RecentRequests:
+    """The last few request records, for the status page."""
+
+    def __init__(self, size: int = 50) -> None:
+        self.items: collections.deque[dict[str, Any]] = collections.deque(maxlen=size)
+
+
+def finish(record: RequestRecord, metrics: Metrics, recent: RecentRequests, log: bool) -> None:
+    """Count ``record`` in the metrics, the status page, and the access log."""
+    now = time.perf_counter()
+    target = record.target or "-"
+    caller = record.caller or "-"
+    metrics.requests.labels(target, caller, record.route, str(record.status)).inc()
+    metrics.latency.labels(record.route, target).observe(now - record.started)
+    if record.ttft is not None:
+        metrics.ttft.labels(target).observe(record.ttft)
+    if record.tokens_in:
+        metrics.tokens_in.labels(target, caller).inc(record.tokens_in)
+    if record.tokens_out:
+        metrics.tokens_out.labels(target, caller).inc(record.tokens_out)
+    if record.upstream_kind is not None:
+        metrics.upstream_errors.labels(target, record.upstream_kind).inc()
+    line = record.as_log(now)
+    recent.items.append(line)
+    if log and access_logger.isEnabledFor(logging.INFO):
+        access_logger.info(json.dumps(line, separators=(",", ":")))
