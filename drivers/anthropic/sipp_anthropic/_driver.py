@@ -82,6 +82,7 @@ class AnthropicDriver:
         self._model = descriptor.model
         self._redactor = redactor
         self._url = f"{base_url}/messages"
+        self._request_id_header = descriptor.request_id_header
 
     async def query(self, request: QueryRequest, call: Call) -> TextResult:
         """The prompt becomes one user message."""
@@ -103,12 +104,14 @@ class AnthropicDriver:
         await self.client.aclose()
 
     def _request(self, body: dict[str, Any], call: Call, *, stream: bool) -> httpx.Request:
-        headers = _STREAM_HEADERS if stream else _JSON_HEADERS
+        headers = dict(_STREAM_HEADERS if stream else _JSON_HEADERS)
+        if self._request_id_header:
+            headers[self._request_id_header] = call.request_id
         return self.client.build_request(
             "POST",
             self._url,
             content=_encoder.encode(body),
-            headers={**headers, "x-request-id": call.request_id},
+            headers=headers,
             timeout=request_timeout(call.timeouts),
         )
 

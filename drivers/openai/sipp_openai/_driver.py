@@ -56,6 +56,7 @@ from ._wire import (
     completion_body,
     embed_body,
     finish_of,
+    pooled,
     usage_of,
 )
 
@@ -75,8 +76,8 @@ _chat_answer: Final = msgspec.json.Decoder(ChatCompletion)
 _completion_answer: Final = msgspec.json.Decoder(Completion)
 _embeddings: Final = msgspec.json.Decoder(Embeddings)
 
-_STREAM_HEADERS: Final = {"accept": "text/event-stream"}
-_JSON_HEADERS: Final = {"accept": "application/json"}
+_STREAM_HEADERS: Final = {"accept": "text/event-stream", "content-type": "application/json"}
+_JSON_HEADERS: Final = {"accept": "application/json", "content-type": "application/json"}
 
 
 class OpenAIDriver:
@@ -99,6 +100,7 @@ class OpenAIDriver:
         self.client = client
         self._model = descriptor.model
         self._name = flavor
+        self._request_id_header = descriptor.request_id_header
         self._redactor = redactor
         self._chat_limit = "max_completion_tokens" if flavor == "openai" else "max_tokens"
         self._chat_url = f"{base_url}/chat/completions"
@@ -137,9 +139,14 @@ class OpenAIDriver:
         answer = await self._send(self._embeddings_url, body, call, _embeddings)
         if not answer.data:
             raise ProtocolError(f"{self._name}: the embeddings answer holds no vector")
+        try:
+            values, pooling = pooled(answer.data[0].embedding)
+        except ValueError as exc:
+            raise ProtocolError(f"{self._name}: malformed embedding: {exc}") from exc
         usage = usage_of(answer.usage)
         return EmbeddingResult(
-            values=answer.data[0].embedding,
+            values=values,
+            pooling=pooling,
             usage=Usage(input_tokens=usage.input_tokens, total_tokens=usage.total_tokens),
             response_id=answer.id,
         )
@@ -150,19 +157,16 @@ class OpenAIDriver:
     # -- the exchange ---------------------------------------------------------------
 
     def _request(self, url: str, body: dict[str, Any], call: Call, stream: bool) -> httpx.Request:
-        headers = _STREAM_HEADERS if stream else _JSON_HEADERS
-        request = self.client.build_request(
+        headers = dict(_STREAM_HEADERS if stream else _JSON_HEADERS)
+        if self._request_id_header:
+            headers[self._request_id_header] = call.request_id
+        return self.client.build_request(
             "POST",
             url,
             content=_encoder.encode(body),
-            headers={
-                **headers,
-                "content-type": "application/json",
-                "x-request-id": call.request_id,
-            },
+            headers=headers,
             timeout=request_timeout(call.timeouts),
         )
-        return request
 
     def _error(self, status: int, headers: httpx.Headers, body: bytes) -> SippError:
         return error_from_response(

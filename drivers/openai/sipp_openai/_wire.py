@@ -23,6 +23,7 @@ __all__ = [
     "completion_body",
     "embed_body",
     "finish_of",
+    "pooled",
     "usage_of",
 ]
 
@@ -94,13 +95,29 @@ class ChatCompletion(msgspec.Struct):
 
 
 class _Embedding(msgspec.Struct):
-    embedding: list[float]
+    #: One vector; some compatible servers send one per token instead.
+    embedding: list[float | list[float]]
 
 
 class Embeddings(msgspec.Struct):
     data: list[_Embedding]
     usage: WireUsage | None = None
     id: str | None = None
+
+
+def pooled(values: list[float | list[float]]) -> tuple[list[float], str | None]:
+    """The vector, mean-pooling a per-token matrix (then reported as ``"mean"``)."""
+    if not values or not isinstance(values[0], list):
+        if any(isinstance(v, list) for v in values):
+            raise ValueError("an embedding mixes numbers and vectors")
+        return values, None  # type: ignore[return-value]
+    rows: list[list[float]] = []
+    for row in values:
+        if not isinstance(row, list) or len(row) != len(values[0]):
+            raise ValueError("a per-token embedding matrix has rows of different sizes")
+        rows.append(row)
+    count = len(rows)
+    return [sum(column) / count for column in zip(*rows, strict=True)], "mean"
 
 
 def finish_of(reason: str | None) -> Literal["stop", "length"]:

@@ -177,3 +177,11 @@ async def test_streams_reuse_one_connection(client: SippClient, mock_server: Ser
             [{"role": "user", "content": "Hi"}], endpoint=ep, emit_tokens=True
         )
         assert response.text == "tok0 tok1 tok2 "
+
+
+async def test_request_id_header_can_be_turned_off(
+    client: SippClient, mock_server: ServerThread, mock_state: MockState
+) -> None:
+    ep = await client.add("m", descriptor(mock_server, request_id_header=None))
+    await client.query("x", endpoint=ep)
+    assert "x-request-id" not in mock_state.requests[-1]["headers"]
