@@ -215,20 +215,25 @@ async def _run(
 
 async def _unless_disconnected(run: Any, receive: Receive) -> Any:
     """Await ``run``; cancel it with ``client_disconnected`` if the client goes away first."""
+
+    async def watch() -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                run.cancel("client_disconnected")
+                return
+
+    failure: list[Exception] = []
     async with anyio.create_task_group() as group:
-
-        async def watch() -> None:
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    run.cancel("client_disconnected")
-                    return
-
         group.start_soon(watch)
         try:
-            return await run
-        finally:
-            group.cancel_scope.cancel()
+            result = await run
+        except Exception as error:  # raised below, unwrapped (not in an ExceptionGroup)
+            failure.append(error)
+        group.cancel_scope.cancel()
+    if failure:
+        raise failure[0]
+    return result
 
 
 class _Sent:

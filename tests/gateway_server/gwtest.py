@@ -1,0 +1,140 @@
+"""Helpers for the gateway server tests: processes on loopback, SSE parsing.
+
+A gateway runs under uvicorn for asyncio tests and hypercorn for trio tests.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+HERE = Path(__file__).parent
+TOKEN = "static-token-web-0123456789"
+ADMIN_TOKEN = "static-token-admin-0123456789"
+LIMITED_TOKEN = "static-token-limited-0123456789"
+SIGNING_KEY = "signing-key-2026-11-0123456789abcdef"
+OLD_SIGNING_KEY = "signing-key-2026-10-0123456789abcdef"
+ENV = {
+    "GW_WEB_TOKEN": TOKEN,
+    "GW_ADMIN_TOKEN": ADMIN_TOKEN,
+    "GW_LIMITED_TOKEN": LIMITED_TOKEN,
+    "GW_SIGNING_KEY": SIGNING_KEY,
+    "GW_OLD_SIGNING_KEY": OLD_SIGNING_KEY,
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for(
+    url: str, *, process: subprocess.Popen[bytes] | None = None, limit: float = 30.0
+) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} did not answer 200 within {limit}s")
+
+
+@dataclass
+class Gateway:
+    """One ``sipp gateway serve`` process and its two base URLs."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    management: str
+    log_path: Path
+    config_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def logs(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, wait: float = 20.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(wait)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def server_for(backend: str) -> str:
+    return "uvicorn" if backend == "asyncio" else "hypercorn"
+
+
+def start_gateway(
+    body: str, backend: str, *, env: dict[str, str] | None = None, directory: Path | None = None
+) -> Gateway:
+    """Write a configuration (``body`` + a ``[server]`` table) and serve it."""
+    directory = directory or Path(tempfile.mkdtemp(prefix="sipp-gw-"))
+    port, management = free_port(), free_port()
+    server = (
+        "[server]\n"
+        f'listen = "127.0.0.1:{port}"\n'
+        f'management_listen = "127.0.0.1:{management}"\n'
+        f'server = "{server_for(backend)}"\n'
+    )
+    config = directory / f"gateway-{port}.toml"
+    config.write_text(
+        body.replace("[server]\n", server, 1) if "[server]\n" in body else server + body
+    )
+    log_path = directory / f"gateway-{port}.log"
+    full_env = {**os.environ, **ENV, **(env or {})}
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sipp", "gateway", "serve", "--config", str(config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=full_env,
+        )
+    gateway = Gateway(
+        process,
+        f"http://127.0.0.1:{port}",
+        f"http://127.0.0.1:{management}",
+        log_path,
+        config,
+        full_env,
+    )
+    try:
+        wait_for(f"{gateway.management}/readyz", process=process)
+    except Exception:
+        gateway.stop(signal.SIGKILL)
+        raise RuntimeError(f"gateway did not start:\n{gateway.logs()}") from None
+    return gateway
+
+
+def sse_events(text: str) -> list[tuple[str, str]]:
+    """``(event, data)`` pairs of an SSE body, in order."""
+    events = []
+    for frame in text.replace("\r\n", "\n").split("\n\n"):
+        name, data = "message", []
+        for line in frame.split("\n"):
+            if line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].lstrip())
+        if data:
+            events.append((name, "\n".join(data)))
+    return events
