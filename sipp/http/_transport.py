@@ -94,7 +94,7 @@ def map_httpx_errors(
     """
     try:
         yield
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         translated = _translate(exc, redactor or _DEFAULT_REDACTOR, upstream)
         if translated is None:
             raise

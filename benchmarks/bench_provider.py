@@ -1,0 +1,418 @@
+"""Streaming overhead of the OpenAI provider driver, against the alternatives.
+
+What it measures (quality.md, "streaming overhead"), all in one session
+against a mock OpenAI server in its own process that sends as fast as it can:
+
+1. CPU time per streamed token in this process, for
+   * ``sipp driver``: the ``openai_compatible`` driver called directly,
+   * ``sipp client``: the same through ``SippClient`` (run, token queue),
+   * ``bare loop``: httpx + httpx-sse + ``json.loads`` per chunk (the baseline),
+   * ``openai SDK`` and ``LiteLLM`` when installed (never dependencies);
+2. time to first token of a 1-token stream over a persistent connection,
+   driver against the bare loop;
+3. 64 concurrent streams paced at 10 ms per token: CPU per token and wall time.
+
+Each figure is repeated; the table shows medians, the spread (min..max of
+the repeats) and the ratio to the bare loop measured in the same round.
+Writes ``benchmarks/results/provider.json``. Run: ``python benchmarks/bench_provider.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing
+import os
+import socket
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+ROUNDS = 5
+STREAMS = 5
+TOKENS = 2000
+TTFT_REQUESTS = 200
+PACED_STREAMS = 64
+PACED_TOKENS = 50
+PACE = 0.01
+
+# -- the mock server (its own process) ---------------------------------------------
+
+
+def _event(payload: str) -> bytes:
+    data = f"data: {payload}\n\n".encode()
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def _body(tokens: int) -> list[bytes]:
+    chunks = []
+    for i in range(tokens):
+        chunk = {
+            "id": "chatcmpl-bench",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "bench",
+            "choices": [{"index": 0, "delta": {"content": f" tok{i}"}, "finish_reason": None}],
+        }
+        chunks.append(_event(json.dumps(chunk)))
+    last = {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "bench",
+        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+    }
+    chunks.append(_event(json.dumps(last)))
+    chunks.append(
+        _event(
+            json.dumps(
+                {
+                    "id": "chatcmpl-bench",
+                    "choices": [],
+                    "usage": {
+                        "prompt_tokens": 5,
+                        "completion_tokens": tokens,
+                        "total_tokens": tokens + 5,
+                    },
+                }
+            )
+        )
+    )
+    chunks.append(_event("[DONE]"))
+    chunks.append(b"0\r\n\r\n")
+    return chunks
+
+
+HEAD = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+    b"transfer-encoding: chunked\r\nx-request-id: bench\r\n\r\n"
+)
+
+
+async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    cache: dict[int, bytes] = {}
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            body = json.loads(await reader.readexactly(length)) if length else {}
+            tokens = int(body.get("max_tokens") or 1)
+            if body.get("model") == "paced":
+                writer.write(HEAD)
+                for chunk in _body(tokens)[:-4]:
+                    writer.write(chunk)
+                    await writer.drain()
+                    await asyncio.sleep(PACE)
+                writer.write(b"".join(_body(tokens)[-4:]))
+            else:
+                if tokens not in cache:
+                    cache[tokens] = HEAD + b"".join(_body(tokens))
+                writer.write(cache[tokens])
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+
+def _serve(port: int) -> None:
+    async def main() -> None:
+        server = await asyncio.start_server(_handle, "127.0.0.1", port, backlog=1024)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+# -- the clients ---------------------------------------------------------------------
+
+Client = Callable[[int], Awaitable[int]]
+
+
+async def make_clients(
+    base_url: str,
+) -> tuple[dict[str, Client], list[Callable[[], Awaitable[None]]]]:
+    import httpx
+    import httpx_sse
+    from sipp_openai import openai_compatible_driver
+
+    from sipp import ChatMessage, ChatRequest, SippClient, Timeouts
+    from sipp.driver import OpenContext
+
+    closers: list[Callable[[], Awaitable[None]]] = []
+    messages = [{"role": "user", "content": "hi"}]
+    chat_messages = [ChatMessage(role="user", content="hi")]
+    descriptor = {
+        "kind": "provider",
+        "provider": "openai_compatible",
+        "model": "bench",
+        "base_url": base_url,
+        "api_key": "sk-bench-000000000000",
+        "retries": 0,
+        "max_connections": PACED_STREAMS,
+    }
+    from sipp import ProviderDescriptor
+
+    driver = await openai_compatible_driver.open(
+        ProviderDescriptor(**{k: v for k, v in descriptor.items() if k != "kind"}),
+        OpenContext(name="bench"),
+    )
+    closers.append(driver.aclose)
+
+    class _Call:
+        request_id = "req_bench"
+        stream = True
+        timeouts = Timeouts(connect=10)
+        attempt = 0
+        cancel_requested = False
+
+        def __init__(self) -> None:
+            self.count = 0
+
+        async def emit(self, text: str, frames: int = 1) -> None:
+            self.count += frames
+
+    async def sipp_driver(tokens: int) -> int:
+        call = _Call()
+        request = ChatRequest(messages=chat_messages, max_tokens=tokens)
+        await driver.chat(request, call)
+        return call.count
+
+    sipp_client = SippClient()
+    await sipp_client.__aenter__()
+    closers.append(sipp_client.aclose)
+    await sipp_client.add("bench", descriptor)
+
+    async def sipp_full(tokens: int) -> int:
+        run = sipp_client.chat(messages, endpoint="bench", max_tokens=tokens, emit_tokens=True)
+        count = 0
+        async for batch in run.tokens:
+            count += batch.frame_count
+        await run
+        return count
+
+    http = httpx.AsyncClient(limits=httpx.Limits(max_connections=PACED_STREAMS))
+    closers.append(http.aclose)
+
+    async def bare(tokens: int) -> int:
+        body = {"model": "bench", "messages": messages, "max_tokens": tokens, "stream": True}
+        count = 0
+        async with httpx_sse.aconnect_sse(
+            http, "POST", f"{base_url}/chat/completions", json=body
+        ) as source:
+            async for sse in source.aiter_sse():
+                if sse.data == "[DONE]":
+                    break
+                chunk = json.loads(sse.data)
+                for choice in chunk.get("choices") or ():
+                    if (choice.get("delta") or {}).get("content"):
+                        count += 1
+        return count
+
+    clients: dict[str, Client] = {
+        "bare loop": bare,
+        "sipp driver": sipp_driver,
+        "sipp client": sipp_full,
+    }
+    try:
+        import openai
+
+        oai = openai.AsyncOpenAI(base_url=base_url, api_key="sk-bench", max_retries=0)
+        closers.append(oai.close)
+
+        async def openai_sdk(tokens: int) -> int:
+            count = 0
+            stream = await oai.chat.completions.create(
+                model="bench",
+                messages=messages,
+                max_tokens=tokens,
+                stream=True,  # type: ignore[arg-type]
+            )
+            async for chunk in stream:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    count += 1
+            return count
+
+        clients["openai SDK"] = openai_sdk
+    except ImportError:
+        print("openai is not installed: skipped", file=sys.stderr)
+    try:
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network at import
+        import litellm
+
+        async def litellm_client(tokens: int) -> int:
+            count = 0
+            stream = await litellm.acompletion(
+                model="openai/bench",
+                api_base=base_url,
+                api_key="sk-bench",
+                messages=messages,
+                max_tokens=tokens,
+                stream=True,
+            )
+            async for chunk in stream:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    count += 1
+            return count
+
+        clients["LiteLLM"] = litellm_client
+    except ImportError:
+        print("litellm is not installed: skipped", file=sys.stderr)
+    return clients, closers
+
+
+# -- the measurements --------------------------------------------------------------------
+
+
+async def cpu_per_token(client: Client) -> float:
+    await client(10)  # warm: connection open, code paths hot
+    start = time.process_time()
+    total = 0
+    for _ in range(STREAMS):
+        total += await client(TOKENS)
+    elapsed = time.process_time() - start
+    assert total == STREAMS * TOKENS, (total, STREAMS * TOKENS)
+    return elapsed / total * 1e6  # microseconds
+
+
+async def ttft(client: Client) -> float:
+    await client(1)
+    samples = []
+    for _ in range(TTFT_REQUESTS):
+        start = time.perf_counter()
+        await client(1)
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples) * 1e3  # ms, a whole 1-token stream
+
+
+async def paced(client: Client) -> tuple[float, float]:
+    await client(2)
+    cpu = time.process_time()
+    wall = time.perf_counter()
+    counts = await asyncio.gather(*(client(PACED_TOKENS) for _ in range(PACED_STREAMS)))
+    assert sum(counts) == PACED_STREAMS * PACED_TOKENS
+    return (time.process_time() - cpu) / sum(counts) * 1e6, time.perf_counter() - wall
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+async def run(base_url: str) -> dict[str, Any]:
+    clients, closers = await make_clients(base_url)
+    results: dict[str, Any] = {
+        "cpu_us_per_token": {},
+        "ratio_to_bare": {},
+        "ttft_ms": {},
+        "paced": {},
+    }
+    try:
+        cpu: dict[str, list[float]] = {name: [] for name in clients}
+        ratios: dict[str, list[float]] = {name: [] for name in clients}
+        for round_ in range(ROUNDS):
+            order = list(clients)
+            order = order[round_ % len(order) :] + order[: round_ % len(order)]
+            measured = {name: await cpu_per_token(clients[name]) for name in order}
+            for name, value in measured.items():
+                cpu[name].append(value)
+                ratios[name].append(value / measured["bare loop"])
+        for name in clients:
+            results["cpu_us_per_token"][name] = summary(cpu[name])
+            results["ratio_to_bare"][name] = summary(ratios[name])
+        ttft_ratio: list[float] = []
+        samples: dict[str, list[float]] = {"bare loop": [], "sipp driver": [], "sipp client": []}
+        for _ in range(ROUNDS):
+            for name in samples:
+                samples[name].append(await ttft(clients[name]))
+            ttft_ratio.append(samples["sipp driver"][-1] / samples["bare loop"][-1])
+        results["ttft_ms"] = {name: summary(v) for name, v in samples.items()}
+        results["ttft_ratio_driver_to_bare"] = summary(ttft_ratio)
+        paced_cpu: dict[str, list[float]] = {"bare loop": [], "sipp driver": [], "sipp client": []}
+        paced_wall: dict[str, list[float]] = {"bare loop": [], "sipp driver": [], "sipp client": []}
+        for _ in range(3):
+            for name in paced_cpu:
+                c, w = await paced(clients[name])
+                paced_cpu[name].append(c)
+                paced_wall[name].append(w)
+        results["paced"] = {
+            name: {
+                "cpu_us_per_token": summary(paced_cpu[name]),
+                "wall_s": summary(paced_wall[name]),
+            }
+            for name in paced_cpu
+        }
+    finally:
+        for close in reversed(closers):
+            await close()
+    return results
+
+
+def print_table(results: dict[str, Any]) -> None:
+    print(f"\nCPU per streamed token ({ROUNDS} rounds x {STREAMS} streams x {TOKENS} tokens)")
+    print(f"{'client':<14}{'µs/token':>10}{'spread':>18}{'× bare':>9}{'spread':>16}")
+    for name, cpu in results["cpu_us_per_token"].items():
+        ratio = results["ratio_to_bare"][name]
+        print(
+            f"{name:<14}{cpu['median']:>10.2f}{cpu['min']:>9.2f}..{cpu['max']:<7.2f}"
+            f"{ratio['median']:>9.2f}{ratio['min']:>8.2f}..{ratio['max']:<6.2f}"
+        )
+    print(
+        f"\nTime to first token, 1-token stream, persistent connection ({TTFT_REQUESTS} requests)"
+    )
+    for name, value in results["ttft_ms"].items():
+        print(f"{name:<14}{value['median']:>8.3f} ms  ({value['min']:.3f}..{value['max']:.3f})")
+    r = results["ttft_ratio_driver_to_bare"]
+    print(f"driver / bare  {r['median']:.2f}×  ({r['min']:.2f}..{r['max']:.2f})")
+    print(
+        f"\n{PACED_STREAMS} concurrent streams, {PACED_TOKENS} tokens at {PACE * 1000:.0f} ms each"
+    )
+    for name, value in results["paced"].items():
+        c, w = value["cpu_us_per_token"], value["wall_s"]
+        print(f"{name:<14}{c['median']:>8.1f} µs/token CPU  wall {w['median']:.3f} s")
+
+
+def main() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = multiprocessing.Process(target=_serve, args=(port,), daemon=True)
+    server.start()
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        results = asyncio.run(run(f"http://127.0.0.1:{port}/v1"))
+    finally:
+        server.terminate()
+        server.join()
+    results["config"] = {
+        "rounds": ROUNDS,
+        "streams": STREAMS,
+        "tokens": TOKENS,
+        "ttft_requests": TTFT_REQUESTS,
+        "paced_streams": PACED_STREAMS,
+        "paced_tokens": PACED_TOKENS,
+        "pace_s": PACE,
+        "python": sys.version.split()[0],
+    }
+    print_table(results)
+    out = Path(__file__).parent / "results" / "provider.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()
