@@ -69,6 +69,15 @@ class Gateway:
     def logs(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
+    def wait_log(self, text: str, limit: float = 5.0) -> str:
+        """The log once it holds ``text`` (a request's line is written after its answer)."""
+        deadline = time.monotonic() + limit
+        while text not in (logs := self.logs()):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not in the gateway log:\n{logs}")
+            time.sleep(0.02)
+        return logs
+
     def stop(self, sig: int = signal.SIGTERM, wait: float = 20.0) -> int:
         if self.process.poll() is None:
             self.process.send_signal(sig)

@@ -16,6 +16,7 @@ variable that holds the value, and is resolved only when the server starts.
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path as FilePath
@@ -249,8 +250,9 @@ def parse_config(
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
         message = getattr(exc, "msg", None) or str(exc)
+        found = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        line = getattr(exc, "lineno", None) or (int(found.group(1)) if found else None)
         return GatewayConfig(), [Problem((), f"not valid TOML: {message}", line)]
     lines = locate(text)
     sections: dict[str, Any] = {}
