@@ -22,11 +22,18 @@ from ._native import NativeModel
 from ._sequence import TextJob, build_sampler
 from ._slots import SlotTable, common_prefix
 
-__all__ = ["PROMPT_CHUNK", "Stepper"]
+__all__ = ["Stepper"]
 
-#: Most prompt tokens decoded in one turn: bounds how long a cancel or the
-#: other streams wait behind a long prompt (about 60 ms for the test model here).
-PROMPT_CHUNK: Final = 128
+#: How long one turn may spend on prompt tokens while other requests stream:
+#: it bounds how long the streams wait behind a long prompt. Chunks are sized
+#: from the measured cost of a token, which differs a hundredfold between
+#: models and machines. With no stream waiting, a turn takes a whole n_batch
+#: of prompt (small batches decode up to twice slower per token on CPUs) and a
+#: cancel interrupts the decode itself through llama.cpp's abort callback.
+TURN_WITH_STREAMS: Final = 0.1
+MIN_PROMPT_CHUNK: Final = 16
+_ABORTED: Final = 2
+_NO_ABORT: Final = ll.ggml_abort_callback(0)
 
 
 def _cancelled() -> LocalModelError:
@@ -40,7 +47,14 @@ class Stepper:
         self.slots = slots
         self._context = model.context
         self._batch = ll.llama_batch_init(model.n_batch, 0, 1)
-        self._prompt_chunk = min(PROMPT_CHUNK, model.n_batch)
+        #: Running estimate of the seconds one batched token costs.
+        self._token_cost = 0.005
+        self._prompt_jobs: list[TextJob] = []
+        self._abort = ll.ggml_abort_callback(self._should_abort)
+
+    def _should_abort(self, user_data: object) -> bool:
+        # Called by llama.cpp between graph nodes, only during prompt-only decodes.
+        return any(job.cancelled for job in self._prompt_jobs)
 
     @property
     def busy(self) -> bool:
@@ -104,7 +118,11 @@ class Stepper:
                 outputs.append((job, count))
                 job.n_past += 1
                 count += 1
-        room = min(self.model.n_batch - count, self._prompt_chunk)
+        streams = count
+        room = self.model.n_batch - count
+        if streams:
+            room = min(room, max(MIN_PROMPT_CHUNK, int(TURN_WITH_STREAMS / self._token_cost)))
+        rollback: list[tuple[TextJob, int]] = []
         now = time.perf_counter()
         for job in sorted((job for job in jobs if job.in_prompt), key=_admission_order):
             if room <= 0:
@@ -112,6 +130,7 @@ class Stepper:
             if job.decode_started is None:
                 job.decode_started = now
             take = min(room, len(job.prompt) - job.n_past)
+            rollback.append((job, job.n_past))
             for offset in range(take):
                 position = job.n_past + offset
                 last = position == len(job.prompt) - 1
@@ -122,7 +141,25 @@ class Stepper:
             job.n_past += take
             room -= take
         batch.n_tokens = count
-        status = ll.llama_decode(self._context, batch)
+        started = time.perf_counter()
+        if streams:
+            status = ll.llama_decode(self._context, batch)
+        else:
+            self._prompt_jobs = [job for job, _ in rollback]
+            ll.llama_set_abort_callback(self._context, self._abort, None)
+            try:
+                status = ll.llama_decode(self._context, batch)
+            finally:
+                ll.llama_set_abort_callback(self._context, _NO_ABORT, None)
+                self._prompt_jobs = []
+        if count >= MIN_PROMPT_CHUNK:
+            cost = (time.perf_counter() - started) / count
+            self._token_cost += 0.3 * (cost - self._token_cost)
+        if status == _ABORTED:
+            # llama.cpp removed the chunk from the cache; the jobs not cancelled redo it.
+            for job, n_past in rollback:
+                job.n_past = n_past
+            return
         if status != 0:
             error = LocalModelError(f"llama_decode failed with status {status}")
             for job in jobs:
