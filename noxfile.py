@@ -33,6 +33,8 @@ TEST_DEPS = [
     "hypercorn>=0.17",
     "starlette>=0.40",
 ]
+#: Baselines the benchmarks compare against; never dependencies of the project.
+BENCH_DEPS = ["httpx-sse>=0.4", "openai>=1.50", "litellm>=1.50"]
 LINT_DEPS = ["ruff==0.17.6"]
 TYPE_DEPS = ["mypy==2.4.1", "trio>=0.27", "starlette>=0.40", "pytest>=8"]
 
@@ -45,17 +47,18 @@ def _plugin_dirs() -> list[str]:
     return sorted(str(p.parent) for p in ROOT.glob("tests/plugins/*/pyproject.toml"))
 
 
-def _install_llama(session: nox.Session) -> None:
+def _install_llama(session: nox.Session, extras: str = "") -> None:
     """Install llama-cpp-python from the local wheel directory, building it once."""
     WHEEL_DIR.mkdir(parents=True, exist_ok=True)
     if not list(WHEEL_DIR.glob("llama_cpp_python-0.3.36-*.whl")):
         session.log(f"building {LLAMA} once into {WHEEL_DIR} (about 5-10 minutes)")
         session.run("pip", "wheel", "--no-deps", "-w", str(WHEEL_DIR), LLAMA)
-    session.install("--find-links", str(WHEEL_DIR), LLAMA)
+    name, version = LLAMA.split("==")
+    session.install("--find-links", str(WHEEL_DIR), f"{name}{extras}=={version}")
 
 
-def _install_project(session: nox.Session) -> None:
-    _install_llama(session)
+def _install_project(session: nox.Session, llama_extras: str = "") -> None:
+    _install_llama(session, llama_extras)
     editable: list[str] = []
     for path in [str(ROOT), *_driver_dirs(), *_plugin_dirs()]:
         editable += ["-e", path]
@@ -67,7 +70,8 @@ def _install_project(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The test suite, on asyncio and trio."""
-    _install_project(session)
+    # The server extra: llama-cpp-python's own OpenAI-compatible server is a test peer.
+    _install_project(session, llama_extras="[server]")
     session.install(*TEST_DEPS)
     session.run("pytest", *(session.posargs or ["-q"]))
 
@@ -90,8 +94,8 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """Every benchmarks/bench_*.py: each prints a table and writes benchmarks/results/*.json."""
-    _install_project(session)
-    session.install(*TEST_DEPS)
+    _install_project(session, llama_extras="[server]")
+    session.install(*TEST_DEPS, *BENCH_DEPS)
     scripts = sorted(ROOT.glob("benchmarks/bench_*.py"))
     only = set(session.posargs)
     for script in scripts:
