@@ -66,6 +66,7 @@ class Engine:
         self._pending: deque[Job] = deque()
         self._closing = False
         self._loaded: Mailbox[ModelInfo] = Mailbox()
+        self._shown_percent = -10
         self._thread = threading.Thread(target=self._main, name=f"sipp-local {name}", daemon=True)
 
     # -- the loop's side --------------------------------------------------------------
@@ -115,10 +116,12 @@ class Engine:
     # -- the worker thread --------------------------------------------------------------
 
     def _progress(self, fraction: float) -> bool:
-        if self._show_progress:
+        percent = int(fraction * 100)
+        if self._show_progress and percent // 10 != self._shown_percent // 10:
+            self._shown_percent = percent
             label = Path(self._descriptor.source).name
-            end = "\n" if fraction >= 1.0 else ""
-            sys.stderr.write(f"\rloading {label}: {fraction * 100:3.0f}%{end}")
+            end = "\n" if percent >= 100 else ""
+            sys.stderr.write(f"\rloading {label}: {percent:3d}%{end}")
             sys.stderr.flush()
         return not self._closing
 
