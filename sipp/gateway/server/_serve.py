@@ -37,8 +37,12 @@ logger = logging.getLogger("sipp.gateway")
 def _bind(address: str) -> socket.socket:
     host, port = parse_listen(address)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto must be IPPROTO_TCP (not 0): asyncio sets TCP_NODELAY on accepted
+    # connections only then, and without it every answer waits ~40 ms (Nagle
+    # meeting delayed ACKs). Linux also copies the option to accepted sockets.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
     sock.listen(1024)
     sock.setblocking(False)
