@@ -40,11 +40,22 @@ TEST_DEPS = [
     "uvicorn>=0.30",
     "hypercorn>=0.17",
     "starlette>=0.40",
+    "prometheus-client>=0.20",
+    "pyjwt>=2.8",
 ]
 #: Baselines the benchmarks compare against; never dependencies of the project.
 BENCH_DEPS = ["httpx-sse>=0.4", "openai>=1.50", "litellm>=1.50"]
 LINT_DEPS = ["ruff==0.17.6"]
-TYPE_DEPS = ["mypy==2.4.1", "trio>=0.27", "starlette>=0.40", "pytest>=8"]
+TYPE_DEPS = [
+    "mypy==2.4.1",
+    "trio>=0.27",
+    "starlette>=0.40",
+    "pytest>=8",
+    "prometheus-client>=0.20",
+    "pyjwt>=2.8",
+    "uvicorn>=0.30",
+    "hypercorn>=0.17",
+]
 
 
 def _driver_dirs() -> list[str]:
