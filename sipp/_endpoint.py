@@ -9,7 +9,7 @@ import msgspec
 from ._descriptors import Descriptor
 from ._models import EndpointInfo
 from ._policy import DEFAULT_TIMEOUTS
-from .driver import Driver
+from .driver import Capabilities, Driver
 
 __all__ = ["Endpoint", "EndpointRef"]
 
@@ -22,6 +22,8 @@ class EndpointRef(msgspec.Struct, frozen=True, kw_only=True):
 
     name: str
     kind: str
+    #: What the endpoint can do (the core refuses the rest before any I/O).
+    capabilities: Capabilities = Capabilities()
 
 
 class Endpoint:
@@ -52,7 +54,7 @@ class Endpoint:
         self.descriptor = descriptor
         self.driver = driver
         self.info = EndpointInfo(kind=descriptor.kind, name=name)
-        self.ref = EndpointRef(name=name, kind=descriptor.kind)
+        self.ref = EndpointRef(name=name, kind=descriptor.kind, capabilities=driver.capabilities)
         #: The driver's limits with the core's defaults filling unset phases.
         self.timeouts = driver.timeouts.merged_over(DEFAULT_TIMEOUTS)
         self.active = 0

@@ -351,6 +351,16 @@ class _RunHandle(Generic[ResponseT]):
     def cancel_reason(self) -> str | None:
         return self._state.cancel_reason
 
+    @property
+    def final_response(self) -> ResponseT | None:
+        """The response once the run completed, else ``None`` (never waits, never raises)."""
+        return self._state.response  # type: ignore[return-value]
+
+    @property
+    def error(self) -> BaseException | None:
+        """What ``await run`` raises once the run failed or was cancelled, else ``None``."""
+        return self._state.error
+
     def cancel(self, reason: str = "caller_cancelled") -> None:
         """Stop the run. Synchronous, idempotent, safe from any task or thread."""
         if not isinstance(reason, str) or not reason:

@@ -228,3 +228,12 @@ def _with_extras(extras: str) -> Any:
     from sipp.driver import Capabilities
 
     return Capabilities(extras=extras)  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_endpoint_refs_carry_capabilities() -> None:
+    async with SippClient() as client:
+        ref = await client.add("e", {"kind": "scripted", "embedding": [1.0], "chat": False})
+        assert ref.capabilities.embed
+        assert not ref.capabilities.chat
+        assert client.get("e").capabilities == ref.capabilities

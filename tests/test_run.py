@@ -413,3 +413,20 @@ async def test_response_timings_are_filled() -> None:
     assert response.timings.total >= response.timings.time_to_first_token
     assert response.timings.tokens_per_second is not None
     assert response.usage.output_tokens == 3
+
+
+@pytest.mark.anyio
+async def test_final_response_and_error_never_wait_or_raise() -> None:
+    async with SippClient() as client:
+        await client.add("s", {"kind": "scripted", "reply": "fine"})
+        await client.add("f", {"kind": "scripted", "fail_at": 0, "failure": "protocol"})
+        ok = client.query("x", endpoint="s")
+        assert ok.final_response is None
+        assert ok.error is None
+        response = await ok
+        assert ok.final_response is response
+        bad = client.query("x", endpoint="f")
+        with pytest.raises(ProtocolError) as caught:
+            await bad
+        assert bad.error is caught.value
+        assert bad.final_response is None

@@ -278,7 +278,7 @@ class DriverConformance:
 
 
 def _capabilities(client: SippClient, endpoint: EndpointRef) -> Any:
-    return client._endpoints[endpoint.name].driver.capabilities
+    return client.get(endpoint.name).capabilities
 
 
 async def _enumerate(iterator: Any) -> AsyncIterator[tuple[int, Any]]:

@@ -82,7 +82,7 @@ class GatewayServer:
 
     def describe(self, name: str) -> dict[str, Any]:
         # The core has no public accessor for an endpoint's capabilities yet.
-        caps = self.client._endpoints[name].driver.capabilities
+        caps = self.client.get(name).capabilities
         return {
             "id": name,
             "object": "model",

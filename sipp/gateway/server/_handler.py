@@ -268,14 +268,14 @@ async def _stream(
     finally:
         run = response.run
         record.cancel_reason = run.cancel_reason
-        state = run._state
-        if state.response is not None:
-            record.tokens_in = state.response.usage.input_tokens
-            record.tokens_out = state.response.usage.output_tokens
-        elif isinstance(state.error, UpstreamError):
-            record.upstream_kind = state.error.kind
-        if state.error is not None and not isinstance(state.error, RunCancelled):
-            code = getattr(state.error, "code", "internal")
+        final, error = run.final_response, run.error
+        if final is not None:
+            record.tokens_in = final.usage.input_tokens
+            record.tokens_out = final.usage.output_tokens
+        elif isinstance(error, UpstreamError):
+            record.upstream_kind = error.kind
+        if error is not None and not isinstance(error, RunCancelled):
+            code = getattr(error, "code", "internal")
             record.code = code if isinstance(code, str) else "internal"
 
 
