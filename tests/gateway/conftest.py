@@ -20,7 +20,9 @@ Serve = Callable[[Any], AbstractAsyncContextManager[str]]
 
 
 def _listening_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # The explicit IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only
+    # when the listener says it is TCP; without it every answer waits ~40 ms (Nagle).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)
