@@ -22,11 +22,11 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any
 
 import anyio
 
 from sipp import LocalModelError, SippError
+from sipp._descriptors import LocalDescriptor
 
 from ._chat import ChatTemplate
 from ._embed import run_embedding
@@ -58,7 +58,7 @@ class ModelInfo:
 class Engine:
     """Owns the worker thread; every public method is called from the event loop."""
 
-    def __init__(self, descriptor: Any, name: str, *, show_progress: bool) -> None:
+    def __init__(self, descriptor: LocalDescriptor, name: str, *, show_progress: bool) -> None:
         self._descriptor = descriptor
         self._name = name
         self._show_progress = show_progress

@@ -279,6 +279,7 @@ def _open_context(model: Any, descriptor: LocalDescriptor) -> NativeModel:
         context,
         descriptor,
         n_ctx_seq=int(ll.llama_n_ctx_seq(context)),
-        n_batch=n_batch,
+        # llama.cpp clamps the batch to the context size; a larger batch aborts the process.
+        n_batch=min(int(ll.llama_n_batch(context)), int(ll.llama_n_ubatch(context))),
         n_seq=n_seq,
     )

@@ -13,6 +13,7 @@ import anyio
 import pytest
 
 from sipp import (
+    InvalidRequestError,
     LocalModelError,
     RunCancelled,
     SippClient,
@@ -315,3 +316,25 @@ async def test_load_progress_goes_to_stderr(
     async with SippClient(show_progress=True) as client:
         await client.add("m", descriptor)
     assert "100%" in capfd.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("prompt", "options", "field"),
+    [
+        pytest.param("", {}, "prompt", id="empty-prompt"),
+        pytest.param("word " * 400, {}, "prompt", id="prompt-longer-than-context"),
+        pytest.param(
+            "Hi", {"local": {"grammar": "root ::= oops"}}, "local.grammar", id="bad-grammar"
+        ),
+    ],
+)
+async def test_requests_that_cannot_work_fail_clearly_and_leave_the_model_usable(
+    descriptor: dict[str, Any], prompt: str, options: dict[str, Any], field: str
+) -> None:
+    async with SippClient() as client:
+        model = await client.add("m", {**descriptor, "n_ctx": 64, "n_parallel": 1})
+        with pytest.raises(InvalidRequestError) as caught:
+            await client.query(prompt, endpoint=model, max_tokens=2, **options)
+        assert caught.value.field == field
+        after = await client.query("Hello", endpoint=model, max_tokens=2)
+    assert after.usage.output_tokens == 2
