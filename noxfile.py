@@ -55,6 +55,7 @@ TYPE_DEPS = [
     "pyjwt>=2.8",
     "uvicorn>=0.30",
     "hypercorn>=0.17",
+    "tomli>=2",  # mypy checks the Python 3.10 branch of the TOML import
 ]
 
 
