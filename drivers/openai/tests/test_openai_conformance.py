@@ -1,0 +1,22 @@
+"""The core's conformance kit against the openai_compatible driver and the loopback mock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from openai_mock import ServerThread
+
+from sipp.testing.conformance import DriverConformance
+
+
+class TestOpenAICompatibleConforms(DriverConformance):
+    @pytest.fixture
+    def descriptor(self, mock_server: ServerThread) -> dict[str, Any]:
+        return {
+            "kind": "provider",
+            "provider": "openai_compatible",
+            "model": "tokens=12;delay=0.003",
+            "base_url": mock_server.base_url,
+            "api_key": "sk-conformance",
+        }
