@@ -1,22 +1,20 @@
 """The core's conformance kit against the gateway driver.
 
-The server (the provider-route example, backed by a scripted endpoint) runs on
-uvicorn in its own thread and event loop, so the kit's task and thread
-accounting sees only the client side.
+The server (the provider-route example, backed by a scripted endpoint) runs in
+a ``ThreadedServer``, so the kit's task and thread accounting sees only the
+client side.
 """
 
 from __future__ import annotations
 
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
+from sipp.testing import ThreadedServer
 from sipp.testing.conformance import DriverConformance
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "examples"))
@@ -32,18 +30,8 @@ UPSTREAM = {
 
 @pytest.fixture(scope="module")
 def route_server() -> Iterator[str]:
-    config = uvicorn.Config(create_app(UPSTREAM), host="127.0.0.1", port=0, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="gateway-route-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not (server.started and server.servers):
-        assert time.monotonic() < deadline, "the route server did not start"
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with ThreadedServer(create_app(UPSTREAM)) as server:
+        yield server.url
 
 
 class TestGatewayDriverConforms(DriverConformance):

@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
+from sipp.testing import ThreadedServer
 
 
 @dataclass
@@ -164,36 +161,12 @@ def make_app(state: MockState) -> Any:
     return app
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class ServerThread:
-    """An ASGI app served by uvicorn in a thread of its own (its own event loop)."""
+class ServerThread(ThreadedServer):
+    """The mock on loopback, from a thread of its own (its own event loop)."""
 
     def __init__(self, app: Any) -> None:
-        self.port = free_port()
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="error", timeout_graceful_shutdown=1
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> ServerThread:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the mock server did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(5)
+        super().__init__(app, lifespan="auto")
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{self.url}/v1"
