@@ -59,6 +59,13 @@ def _threads(requested: int) -> int:
     return _default_threads()
 
 
+def _batch_threads() -> int:
+    # Every side uses the driver's default for batches (all usable CPUs).
+    from sipp_llama._native import _default_batch_threads
+
+    return _default_batch_threads()
+
+
 def _patch_extra_buffers() -> None:
     # The same AMX guard the driver applies, so both sides run the same kernels.
     import llama_cpp.llama_cpp as low
@@ -89,7 +96,7 @@ def _llama(threads: int) -> Any:
         _model(),
         n_ctx=2048,
         n_threads=threads,
-        n_threads_batch=threads,
+        n_threads_batch=_batch_threads(),
         flash_attn=True,
         verbose=False,
     )
@@ -127,7 +134,7 @@ def run_bare(threads: int) -> dict[str, Any]:
     model = ll.llama_model_load_from_file(_model().encode(), mparams)
     vocab = ll.llama_model_get_vocab(model)
     cparams = ll.llama_context_default_params()
-    cparams.n_ctx, cparams.n_threads, cparams.n_threads_batch = 2048, threads, threads
+    cparams.n_ctx, cparams.n_threads, cparams.n_threads_batch = 2048, threads, _batch_threads()
     ctx = ll.llama_init_from_model(model, cparams)
     buffer = (ll.llama_token * 256)()
     data = PROMPT.encode()
@@ -158,7 +165,13 @@ def run_sipp(threads: int) -> dict[str, Any]:
     from sipp import SippClient
 
     async def main() -> dict[str, Any]:
-        descriptor = {"kind": "local", "source": _model(), "n_threads": threads, "n_parallel": 8}
+        descriptor = {
+            "kind": "local",
+            "source": _model(),
+            "n_threads": threads,
+            "n_threads_batch": _batch_threads(),
+            "n_parallel": 8,
+        }
         lags: list[float] = []
         async with SippClient() as client:
             model = await client.add("bench", descriptor)

@@ -66,6 +66,7 @@ class LocalDescriptor(Descriptor, frozen=True, kw_only=True, forbid_unknown_fiel
     source: str
     n_ctx: int | None = None
     n_threads: int | None = None
+    n_threads_batch: int | None = None
     n_batch: int | None = None
     n_gpu_layers: int = 0
     n_parallel: int = 4

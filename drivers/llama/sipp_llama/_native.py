@@ -61,6 +61,17 @@ def _default_threads() -> int:
     return max(1, min(usable // 2, 8))
 
 
+def _default_batch_threads() -> int:
+    # Every usable CPU for batches (prompts, and the decode steps of several
+    # requests at once), as llama-cpp-python does: a batch is compute-bound and
+    # long enough for all threads to pay off; single-token steps keep half.
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        usable = os.cpu_count() or 1
+    return max(1, min(usable, 16))
+
+
 def _use_extra_buffers() -> bool:
     # llama.cpp repacks weights into "extra" buffer types, among them Intel AMX
     # tiles. Some virtual machines report AMX yet fault on its instructions
@@ -262,7 +273,7 @@ def _open_context(model: Any, descriptor: LocalDescriptor) -> NativeModel:
     # Pooled embeddings need the whole input in one micro-batch.
     params.n_ubatch = n_batch
     params.n_threads = threads
-    params.n_threads_batch = threads
+    params.n_threads_batch = descriptor.n_threads_batch or _default_batch_threads()
     params.embeddings = False
     if descriptor.embeddings and not _has_pooling(model):
         # A generative model declares no pooling; the mean of its token states is a
