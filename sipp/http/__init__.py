@@ -28,6 +28,7 @@ from ._exchange import (
 from ._redact import REDACTED, SENSITIVE_HEADERS, Redactor, redact, redact_headers
 from ._sse import MAX_EVENT_BYTES, SSEDecoder, SSEError, SSEEvent
 from ._transport import (
+    build_json_post,
     create_http_client,
     is_loopback_host,
     map_httpx_errors,
@@ -51,6 +52,7 @@ __all__ = [
     "SSEError",
     "SSEEvent",
     "build_error",
+    "build_json_post",
     "classify_error",
     "create_http_client",
     "error_from_response",

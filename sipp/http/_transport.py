@@ -5,7 +5,8 @@
   ``httpx.AsyncClient``; requests never get a client of their own.
 * :func:`map_httpx_errors` translates httpx exceptions into ``sipp`` ones,
   keeping the most specific match and always chaining.
-* :func:`request_timeout` is the httpx timeout of one attempt (connect only).
+* :func:`request_timeout` is the httpx timeout of one attempt (connect only);
+  :func:`build_json_post` builds one attempt's JSON POST with it.
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ from .._errors import (
     TransportError,
 )
 from .._models import Timeouts
+from ..driver import Call
 from ._redact import Redactor
 
 __all__ = [
+    "build_json_post",
     "create_http_client",
     "is_loopback_host",
     "map_httpx_errors",
@@ -181,3 +184,30 @@ def create_http_client(
 def request_timeout(timeouts: Timeouts) -> httpx.Timeout:
     """The httpx timeout for one attempt: only the connect phase."""
     return httpx.Timeout(None, connect=timeouts.connect)
+
+
+_ACCEPT_SSE: Final = {"accept": "text/event-stream", "content-type": "application/json"}
+_ACCEPT_JSON: Final = {"accept": "application/json", "content-type": "application/json"}
+
+
+def build_json_post(
+    client: httpx.AsyncClient,
+    url: str,
+    content: bytes,
+    call: Call,
+    *,
+    stream: bool,
+    request_id_header: str | None = "x-request-id",
+    headers: Mapping[str, str] | None = None,
+) -> httpx.Request:
+    """One attempt's POST of a JSON body: the accept header for SSE or JSON, the
+    run's id under ``request_id_header`` (``None`` sends none), extra ``headers``,
+    and the attempt's connect timeout."""
+    merged = dict(_ACCEPT_SSE if stream else _ACCEPT_JSON)
+    if request_id_header:
+        merged[request_id_header] = call.request_id
+    if headers:
+        merged.update(headers)
+    return client.build_request(
+        "POST", url, content=content, headers=merged, timeout=request_timeout(call.timeouts)
+    )

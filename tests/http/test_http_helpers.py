@@ -123,3 +123,32 @@ def test_map_httpx_errors(raised: Exception, expected: type[Exception], phase: s
     assert caught.value.__cause__ is raised
     assert getattr(caught.value, "phase", None) == phase
     assert not isinstance(caught.value, sipp.ConnectError) or expected is sipp.ConnectError
+
+
+def test_build_json_post_sets_accept_request_id_and_connect_timeout() -> None:
+    from types import SimpleNamespace
+
+    import httpx
+
+    from sipp import Timeouts
+    from sipp.http import build_json_post
+
+    call = SimpleNamespace(request_id="req_1", timeouts=Timeouts(connect=3.0))
+    client = httpx.AsyncClient()
+    streamed = build_json_post(client, "http://h/x", b"{}", call, stream=True)  # type: ignore[arg-type]
+    assert streamed.headers["accept"] == "text/event-stream"
+    assert streamed.headers["x-request-id"] == "req_1"
+    assert streamed.extensions["timeout"]["connect"] == 3.0
+    whole = build_json_post(
+        client,
+        "http://h/x",
+        b"{}",
+        call,
+        stream=False,  # type: ignore[arg-type]
+        request_id_header=None,
+        headers={"authorization": "Bearer t"},
+    )
+    assert whole.headers["accept"] == "application/json"
+    assert "x-request-id" not in whole.headers
+    assert whole.headers["authorization"] == "Bearer t"
+    assert whole.read() == b"{}"

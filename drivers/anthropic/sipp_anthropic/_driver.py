@@ -31,11 +31,11 @@ from sipp.driver import (
 from sipp.http import (
     Redactor,
     build_error,
+    build_json_post,
     create_http_client,
     error_from_response,
     open_event_stream,
     request_id_of,
-    request_timeout,
     send_request,
     validate_base_url,
 )
@@ -53,8 +53,6 @@ USER_AGENT: Final = "sipp-anthropic/0.1"
 _encoder: Final = msgspec.json.Encoder()
 _events: Final = msgspec.json.Decoder(Event)
 _message: Final = msgspec.json.Decoder(Message)
-_STREAM_HEADERS: Final = {"accept": "text/event-stream", "content-type": "application/json"}
-_JSON_HEADERS: Final = {"accept": "application/json", "content-type": "application/json"}
 
 
 class AnthropicDriver:
@@ -104,15 +102,13 @@ class AnthropicDriver:
         await self.client.aclose()
 
     def _request(self, body: dict[str, Any], call: Call, *, stream: bool) -> httpx.Request:
-        headers = dict(_STREAM_HEADERS if stream else _JSON_HEADERS)
-        if self._request_id_header:
-            headers[self._request_id_header] = call.request_id
-        return self.client.build_request(
-            "POST",
+        return build_json_post(
+            self.client,
             self._url,
-            content=_encoder.encode(body),
-            headers=headers,
-            timeout=request_timeout(call.timeouts),
+            _encoder.encode(body),
+            call,
+            stream=stream,
+            request_id_header=self._request_id_header,
         )
 
     def _error(self, status: int, headers: httpx.Headers, body: bytes) -> SippError:

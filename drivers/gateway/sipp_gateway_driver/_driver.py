@@ -52,9 +52,9 @@ from sipp.http import (
     MAX_ERROR_BODY,
     EventStream,
     Redactor,
+    build_json_post,
     create_http_client,
     map_httpx_errors,
-    request_timeout,
 )
 
 from ._config import Auth, build_body, check_options, route_urls
@@ -196,19 +196,14 @@ class GatewayDriver:
     async def _send(
         self, operation: str, body: dict[str, object], call: Call, *, stream: bool
     ) -> httpx.Response:
-        headers = {
-            "accept": "text/event-stream" if stream else "application/json",
-            "x-request-id": call.request_id,
-        }
         auth = await self._auth.header()
-        if auth is not None:
-            headers[auth[0]] = auth[1]
-        request = self._client.build_request(
-            "POST",
+        request = build_json_post(
+            self._client,
             self._urls[operation],
-            content=encode_json(body),
-            headers=headers,
-            timeout=request_timeout(call.timeouts),
+            encode_json(body),
+            call,
+            stream=stream,
+            headers=None if auth is None else {auth[0]: auth[1]},
         )
         with map_httpx_errors(self._redactor, upstream=_UPSTREAM):
             response = await self._client.send(request, stream=True)

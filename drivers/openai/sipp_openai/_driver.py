@@ -35,12 +35,12 @@ from sipp.driver import (
 from sipp.http import (
     Redactor,
     build_error,
+    build_json_post,
     create_http_client,
     error_from_response,
     open_event_stream,
     parse_error_body,
     request_id_of,
-    request_timeout,
     send_request,
     validate_base_url,
 )
@@ -75,9 +75,6 @@ _completion_chunks: Final = msgspec.json.Decoder(CompletionChunk)
 _chat_answer: Final = msgspec.json.Decoder(ChatCompletion)
 _completion_answer: Final = msgspec.json.Decoder(Completion)
 _embeddings: Final = msgspec.json.Decoder(Embeddings)
-
-_STREAM_HEADERS: Final = {"accept": "text/event-stream", "content-type": "application/json"}
-_JSON_HEADERS: Final = {"accept": "application/json", "content-type": "application/json"}
 
 
 class OpenAIDriver:
@@ -157,15 +154,13 @@ class OpenAIDriver:
     # -- the exchange ---------------------------------------------------------------
 
     def _request(self, url: str, body: dict[str, Any], call: Call, stream: bool) -> httpx.Request:
-        headers = dict(_STREAM_HEADERS if stream else _JSON_HEADERS)
-        if self._request_id_header:
-            headers[self._request_id_header] = call.request_id
-        return self.client.build_request(
-            "POST",
+        return build_json_post(
+            self.client,
             url,
-            content=_encoder.encode(body),
-            headers=headers,
-            timeout=request_timeout(call.timeouts),
+            _encoder.encode(body),
+            call,
+            stream=stream,
+            request_id_header=self._request_id_header,
         )
 
     def _error(self, status: int, headers: httpx.Headers, body: bytes) -> SippError:
