@@ -27,7 +27,7 @@ async def main(question: str) -> None:
         async for batch in run.tokens:
             print(batch.text, end="", flush=True)
         response = await run
-        stats = response.local_stats
+        stats = response.stats
         print(f"\n\n[{response.finish_reason}, {response.usage.output_tokens} tokens", end="")
         if stats is not None and stats.tokens_per_second:
             print(f", {stats.tokens_per_second:.0f} tokens/s", end="")

@@ -4,13 +4,22 @@ Importing ``sipp`` loads only anyio and msgspec; httpx and every driver are
 imported when an endpoint that needs them is added.
 """
 
+from ._chat import (
+    ChatMessage,
+    ContentPart,
+    ImagePart,
+    ReasoningOptions,
+    TextPart,
+    Tool,
+    ToolCall,
+    ToolCallDelta,
+)
 from ._client import SippClient
 from ._descriptors import (
     Authentication,
     Descriptor,
     GatewayDescriptor,
     GatewayRoutes,
-    LocalDescriptor,
     ProviderDescriptor,
 )
 from ._endpoint import EndpointRef
@@ -28,6 +37,7 @@ from ._errors import (
     InvalidRequestError,
     LocalModelError,
     ModelNotFoundError,
+    OutputValidationError,
     OverloadedError,
     ProtocolError,
     ProviderError,
@@ -44,15 +54,13 @@ from ._errors import (
     UpstreamTimeoutError,
     upstream_error,
 )
+from ._function_tools import tool
 from ._models import (
     BatchStats,
-    ChatMessage,
     ChatRequest,
     EmbeddingResponse,
     EmbedRequest,
     EndpointInfo,
-    LocalOptions,
-    LocalStats,
     QueryRequest,
     TextResponse,
     Timeouts,
@@ -75,6 +83,7 @@ __all__ = [
     "ClientClosedError",
     "ConfigurationError",
     "ConnectError",
+    "ContentPart",
     "ContextLengthExceededError",
     "Descriptor",
     "DriverLoadError",
@@ -88,12 +97,11 @@ __all__ = [
     "GatewayDescriptor",
     "GatewayError",
     "GatewayRoutes",
+    "ImagePart",
     "InvalidRequestError",
-    "LocalDescriptor",
     "LocalModelError",
-    "LocalOptions",
-    "LocalStats",
     "ModelNotFoundError",
+    "OutputValidationError",
     "OverloadedError",
     "ProtocolError",
     "ProviderDescriptor",
@@ -101,15 +109,20 @@ __all__ = [
     "QueryRequest",
     "QuotaExceededError",
     "RateLimitedError",
+    "ReasoningOptions",
     "Run",
     "RunCancelled",
     "SippClient",
     "SippError",
+    "TextPart",
     "TextResponse",
     "TimeoutError",
     "Timeouts",
     "Timings",
     "TokenBatch",
+    "Tool",
+    "ToolCall",
+    "ToolCallDelta",
     "TransportError",
     "UnsupportedFeatureError",
     "UnsupportedOperationError",
@@ -120,6 +133,7 @@ __all__ = [
     "__version__",
     "installed_drivers",
     "register_driver",
+    "tool",
     "unregister_driver",
     "upstream_error",
 ]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import types
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, TypeVar
 
 import anyio
 import msgspec
 
+from ._chat import ChatMessage, ReasoningOptions
 from ._descriptors import Descriptor
 from ._endpoint import Endpoint, EndpointRef
 from ._errors import (
@@ -18,9 +19,12 @@ from ._errors import (
     InvalidRequestError,
     UnsupportedOperationError,
 )
-from ._models import ChatMessage, ChatRequest, EmbedRequest, QueryRequest, Timeouts
+from ._features import AnyRequest, fit_request
+from ._models import ChatRequest, EmbedRequest, QueryRequest, Timeouts
+from ._output import output_spec
 from ._registry import load_driver
 from ._run import EmbedRun, Run, RunState
+from ._tools import ToolLike, to_tools
 from ._validation import convert_descriptor, convert_request
 from .driver import Driver, OpenContext, Operation
 
@@ -28,13 +32,6 @@ __all__ = ["SippClient"]
 
 RequestT = TypeVar("RequestT", QueryRequest, ChatRequest, EmbedRequest)
 EndpointArg = EndpointRef | str | None
-
-_EXTRAS_OWNER = {"local": "local", "provider_options": "provider", "endpoint_options": "gateway"}
-#: Keys an extras dict may not set, because they are typed fields on the wire.
-_TEXT_WIRE_KEYS = frozenset(
-    {"model", "prompt", "messages", "max_tokens", "temperature", "top_p", "stop", "seed", "stream"}
-)
-_EMBED_WIRE_KEYS = frozenset({"model", "input"})
 
 
 class SippClient:
@@ -215,41 +212,101 @@ class SippClient:
     # -- requests ------------------------------------------------------------------
 
     def query(
-        self, prompt: str | QueryRequest, *, endpoint: EndpointArg = None, **options: Any
+        self,
+        prompt: str | QueryRequest,
+        *,
+        endpoint: EndpointArg = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        stop: list[str] | None = None,
+        seed: int | None = None,
+        emit_tokens: bool | None = None,
+        timeout: float | Timeouts | None = None,
+        retries: int | None = None,
+        tools: Iterable[ToolLike] | None = None,
+        tool_choice: str | None = None,
+        output: Any = None,
+        reasoning: ReasoningOptions | Mapping[str, Any] | None = None,
+        options: Any = None,
+        local: Any = None,
+        provider_options: Mapping[str, Any] | None = None,
+        endpoint_options: Mapping[str, Any] | None = None,
     ) -> Run:
-        """Complete a raw prompt. Returns a running ``Run``; ``await`` it for the response."""
-        request = _build(QueryRequest, "prompt", prompt, options)
-        return Run(self._start("query", request, endpoint, request.emit_tokens))
+        """Complete a raw prompt. Returns a running ``Run``; ``await`` it for the response.
+
+        ``output=`` (a msgspec Struct, dataclass, TypedDict, pydantic model or
+        JSON-schema dict) asks for an answer of that shape, validated into
+        ``response.parsed``. ``options=`` are the endpoint's own options (its
+        driver's options type); ``local=``, ``provider_options=`` and
+        ``endpoint_options=`` are the same under the name the driver accepts.
+        """
+        given = _given(locals())
+        request, parse = _build(QueryRequest, "prompt", prompt, given)
+        return Run(self._start("query", request, endpoint, given, parse))
 
     def chat(
         self,
-        messages: Iterable[ChatMessage | Mapping[str, str]] | ChatRequest,
+        messages: Iterable[ChatMessage | Mapping[str, Any]] | ChatRequest,
         *,
         endpoint: EndpointArg = None,
-        **options: Any,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        stop: list[str] | None = None,
+        seed: int | None = None,
+        emit_tokens: bool | None = None,
+        timeout: float | Timeouts | None = None,
+        retries: int | None = None,
+        tools: Iterable[ToolLike] | None = None,
+        tool_choice: str | None = None,
+        output: Any = None,
+        reasoning: ReasoningOptions | Mapping[str, Any] | None = None,
+        options: Any = None,
+        local: Any = None,
+        provider_options: Mapping[str, Any] | None = None,
+        endpoint_options: Mapping[str, Any] | None = None,
     ) -> Run:
-        """Continue a conversation (``[{"role": "user", "content": "Hi"}]``)."""
+        """Continue a conversation (``[{"role": "user", "content": "Hi"}]``).
+
+        Messages may carry image parts, tool calls and tool results (see
+        ``ChatMessage``); ``tools=`` offers functions to call. Other options
+        as for :meth:`query`.
+        """
+        given = _given(locals())
         value = messages if isinstance(messages, ChatRequest) else list(messages)
-        request = _build(ChatRequest, "messages", value, options)
-        return Run(self._start("chat", request, endpoint, request.emit_tokens))
+        request, parse = _build(ChatRequest, "messages", value, given)
+        return Run(self._start("chat", request, endpoint, given, parse))
 
     def embed(
-        self, input: str | EmbedRequest, *, endpoint: EndpointArg = None, **options: Any
+        self,
+        input: str | list[str] | EmbedRequest,
+        *,
+        endpoint: EndpointArg = None,
+        timeout: float | Timeouts | None = None,
+        retries: int | None = None,
+        options: Any = None,
+        local: Any = None,
+        provider_options: Mapping[str, Any] | None = None,
+        endpoint_options: Mapping[str, Any] | None = None,
     ) -> EmbedRun:
-        """Turn one string into one vector."""
-        request = _build(EmbedRequest, "input", input, options)
-        return EmbedRun(self._start("embed", request, endpoint, False))
+        """Turn a string into a vector, or a list of strings into one vector each."""
+        given = _given(locals())
+        request, _ = _build(EmbedRequest, "input", input, given)
+        return EmbedRun(self._start("embed", request, endpoint, given, None))
 
     def _start(
         self,
         operation: Operation,
-        request: QueryRequest | ChatRequest | EmbedRequest,
+        request: AnyRequest,
         endpoint_arg: EndpointArg,
-        stream: bool,
+        given: dict[str, Any],
+        parse: Callable[[str], Any] | None,
     ) -> RunState:
         task_group = self._ensure_open(operation)
         endpoint = self._resolve(endpoint_arg, operation)
-        _check_extras(request, endpoint)
+        request = fit_request(request, endpoint, _extras_keyword(given))
+        stream = not isinstance(request, EmbedRequest) and request.emit_tokens
         timeouts = endpoint.timeouts
         if request.timeout is not None:
             per_request = Timeouts.of(request.timeout)
@@ -257,7 +314,13 @@ class SippClient:
             timeouts = per_request.merged_over(timeouts)
         retries = request.retries if request.retries is not None else endpoint.driver.retries
         state = RunState(
-            operation, request, endpoint, timeouts=timeouts, retries=retries, stream=stream
+            operation,
+            request,
+            endpoint,
+            timeouts=timeouts,
+            retries=retries,
+            stream=stream,
+            parse=parse,
         )
         self._runs.add(state)
         task_group.start_soon(self._execute, state, name=f"sipp run {state.id}")
@@ -291,47 +354,53 @@ def _driver_name(name: str, descriptor: object) -> str:
     return f"provider.{provider}"
 
 
-def _build(type_: type[RequestT], field: str, value: object, options: dict[str, Any]) -> RequestT:
+#: Keyword arguments of the request methods that are not request fields.
+_EXTRAS_KEYWORDS = ("local", "provider_options", "endpoint_options")
+_NOT_FIELDS = frozenset({"self", "endpoint", "output", *_EXTRAS_KEYWORDS})
+
+
+def _given(arguments: dict[str, Any]) -> dict[str, Any]:
+    """The keyword options the caller actually passed (``None`` means not given)."""
+    return {key: value for key, value in arguments.items() if value is not None}
+
+
+def _extras_keyword(given: dict[str, Any]) -> str | None:
+    named = [key for key in _EXTRAS_KEYWORDS if key in given]
+    if len(named) > 1 or (named and "options" in given):
+        raise InvalidRequestError(
+            "pass the endpoint's options once (options= or its own keyword)", field="options"
+        )
+    return named[0] if named else None
+
+
+def _build(
+    type_: type[RequestT], field: str, value: object, given: dict[str, Any]
+) -> tuple[RequestT, Callable[[str], Any] | None]:
+    """The typed request, and the validator of its answer when ``output=`` was given."""
+    fields = {k: v for k, v in given.items() if k not in _NOT_FIELDS and k != field}
+    keyword = _extras_keyword(given)
+    if keyword is not None:
+        fields["options"] = given[keyword]
+    if isinstance(fields.get("options"), Mapping):
+        fields["options"] = dict(fields["options"])
+    parse = None
+    if "output" in given:
+        spec = output_spec(given["output"])
+        fields["output_schema"] = spec.schema
+        parse = spec.parse
+    if "tools" in fields:
+        fields["tools"] = to_tools(fields["tools"])
     if isinstance(value, type_):
-        if not options:
-            data = msgspec.structs.asdict(value)
-        else:
-            data = {**msgspec.structs.asdict(value), **options}
+        data = msgspec.structs.asdict(value)
+        data.update(fields)
     elif isinstance(value, (QueryRequest, ChatRequest, EmbedRequest)):
         raise InvalidRequestError(
             f"expected a {type_.__name__}, got a {type(value).__name__}", field=field
         )
     else:
-        data = {field: value, **options}
-    return convert_request(data, type_)
-
-
-def _check_extras(request: QueryRequest | ChatRequest | EmbedRequest, endpoint: Endpoint) -> None:
-    accepted = endpoint.driver.capabilities.extras
-    for extras, owner in _EXTRAS_OWNER.items():
-        value = getattr(request, extras)
-        if value is None:
-            continue
-        if extras != accepted:
-            raise InvalidRequestError(
-                f"{extras}= is accepted only by {owner} endpoints; endpoint "
-                f"{endpoint.info.name!r} is a {endpoint.info.kind} endpoint",
-                field=extras,
-            )
-        if isinstance(value, dict):
-            typed = _EMBED_WIRE_KEYS if isinstance(request, EmbedRequest) else _TEXT_WIRE_KEYS
-            clash = sorted(typed.intersection(value))
-            if clash:
-                raise InvalidRequestError(
-                    f"{extras} may not set the typed field {clash[0]!r}; pass it as an option",
-                    field=f"{extras}.{clash[0]}",
-                )
-    local = request.local
-    constrained = local is not None and (local.grammar or local.json_schema)
-    if constrained and not endpoint.driver.capabilities.grammar:
-        raise UnsupportedOperationError(
-            f"endpoint {endpoint.info.name!r} does not support grammar or json_schema"
-        )
+        data = {field: value, **fields}
+    # Typed values (Tool, ChatMessage, ...) go in as they are; msgspec checks them.
+    return convert_request(data, type_), parse
 
 
 async def _close_driver(name: str, driver: Driver) -> None:

@@ -2,9 +2,10 @@
 
 A descriptor is plain data. Each driver declares the ``Descriptor`` subclass it
 takes; a dict descriptor is converted into it by msgspec, which names any
-unknown or mistyped key. The three kinds the spec defines live here so users
-can build them with type checking; the drivers that serve them live in their
-own distributions under ``drivers/``.
+unknown or mistyped key. The provider and gateway kinds live here so users
+can build them with type checking (a local model's ``LocalDescriptor`` lives
+in ``sipp_llama``, the driver that owns its fields); the drivers that serve
+them live in their own distributions under ``drivers/``.
 
 Secret fields never appear in ``repr``: they print as ``[redacted]``.
 """
@@ -22,7 +23,6 @@ __all__ = [
     "Descriptor",
     "GatewayDescriptor",
     "GatewayRoutes",
-    "LocalDescriptor",
     "ProviderDescriptor",
 ]
 
@@ -57,29 +57,6 @@ class Descriptor(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
     def __rich_repr__(self) -> Any:  # rich would otherwise print raw fields
         yield repr(self)
-
-
-class LocalDescriptor(Descriptor, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """A GGUF model run in-process. Option names follow llama.cpp's own."""
-
-    kind: Literal["local"] = "local"
-    source: str
-    n_ctx: int | None = None
-    n_threads: int | None = None
-    n_threads_batch: int | None = None
-    n_batch: int | None = None
-    n_gpu_layers: int = 0
-    n_parallel: int = 4
-    embeddings: bool = False
-    chat_template: str | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    top_k: int | None = None
-    repeat_penalty: float | None = None
-    seed: int | None = None
-    max_queue: int = 64
-    timeout: float | Timeouts | None = None
-    verbose: bool = False
 
 
 class ProviderDescriptor(Descriptor, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -21,6 +21,7 @@ boundary with ``raise ... from exc`` so callers never catch a bare one::
     │   ├── GatewayError              ... by a Sipp gateway
     │   └── one subclass per kind: AuthenticationError, RateLimitedError, ...
     ├── LocalModelError               load and decode failures of a local model
+    ├── OutputValidationError         output that does not match the asked-for schema (.text)
     └── RunCancelled                  the run was cancelled (.reason, .partial)
 
 Upstream errors are classified twice: by *source* (``ProviderError`` or
@@ -56,6 +57,7 @@ __all__ = [
     "InvalidRequestError",
     "LocalModelError",
     "ModelNotFoundError",
+    "OutputValidationError",
     "OverloadedError",
     "ProtocolError",
     "ProviderError",
@@ -214,6 +216,27 @@ class LocalModelError(SippError):
 
     code = "execution"
     status = 500
+
+
+class OutputValidationError(SippError):
+    """The model's output (or a tool call's arguments) does not validate.
+
+    ``text`` is the raw output, never lost; ``message`` says what failed.
+    """
+
+    code = "execution"
+    status = 502
+
+    def __init__(self, message: str, *, text: str) -> None:
+        super().__init__(message)
+        self.text = text
+
+    def __reduce__(self) -> Any:
+        return (_rebuild_output_error, (self.message, self.text))
+
+
+def _rebuild_output_error(message: str, text: str) -> OutputValidationError:
+    return OutputValidationError(message, text=text)
 
 
 class RunCancelled(SippError):

@@ -11,18 +11,16 @@ from typing import Any, Literal
 
 import msgspec
 
+from ._chat import ChatMessage, ReasoningOptions, Tool, ToolCall, ToolCallDelta
+
 __all__ = [
     "BatchStats",
-    "ChatMessage",
     "ChatRequest",
     "EmbedRequest",
     "EmbeddingResponse",
     "EndpointInfo",
     "FinishReason",
-    "LocalOptions",
-    "LocalStats",
     "QueryRequest",
-    "Role",
     "TextResponse",
     "Timeouts",
     "Timings",
@@ -30,8 +28,7 @@ __all__ = [
     "Usage",
 ]
 
-Role = Literal["system", "user", "assistant"]
-FinishReason = Literal["stop", "length", "cancelled", "error"]
+FinishReason = Literal["stop", "length", "tool_calls", "cancelled", "error"]
 
 
 class _Value(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -75,21 +72,6 @@ class Timeouts(_Value, frozen=True, kw_only=True):
         )
 
 
-class ChatMessage(_Value, frozen=True, kw_only=True):
-    role: Role
-    content: str
-
-
-class LocalOptions(_Value, frozen=True, kw_only=True):
-    """Extras only a local endpoint understands (``local=...``)."""
-
-    context_key: str | None = None
-    grammar: str | None = None
-    json_schema: dict[str, Any] | None = None
-    top_k: int | None = None
-    repeat_penalty: float | None = None
-
-
 def _check_text_options(request: QueryRequest | ChatRequest) -> None:
     if request.max_tokens is not None and request.max_tokens <= 0:
         raise ValueError("max_tokens must be greater than zero")
@@ -101,6 +83,23 @@ def _check_text_options(request: QueryRequest | ChatRequest) -> None:
         raise ValueError("top_p must be a number between 0 and 1")
     if request.retries is not None and request.retries < 0:
         raise ValueError("retries must be >= 0")
+    tools = request.tools
+    if tools:
+        names = [tool.name for tool in tools]
+        if len(set(names)) != len(names):
+            raise ValueError("tools must have distinct names")
+    choice = request.tool_choice
+    if (
+        choice is not None
+        and choice not in _TOOL_CHOICE_WORDS
+        and (not tools or choice not in {tool.name for tool in tools})
+    ):
+        raise ValueError(
+            "tool_choice must be 'auto', 'none', 'required' or the name of one of the tools"
+        )
+
+
+_TOOL_CHOICE_WORDS = frozenset({"auto", "none", "required"})
 
 
 class _TextRequest(_Value, frozen=True, kw_only=True):
@@ -112,9 +111,15 @@ class _TextRequest(_Value, frozen=True, kw_only=True):
     emit_tokens: bool = False
     timeout: float | Timeouts | None = None
     retries: int | None = None
-    local: LocalOptions | None = None
-    provider_options: dict[str, Any] | None = None
-    endpoint_options: dict[str, Any] | None = None
+    #: Functions the model may call, and whether/which it must.
+    tools: list[Tool] | None = None
+    tool_choice: str | None = None
+    #: A JSON schema the answer must match (``output=`` on the client fills it in).
+    output_schema: dict[str, Any] | None = None
+    reasoning: ReasoningOptions | None = None
+    #: The endpoint's own per-request options: a value of its driver's
+    #: ``options_type`` once the client has checked it (a dict before).
+    options: Any = None
 
 
 class QueryRequest(_TextRequest, frozen=True, kw_only=True):
@@ -138,14 +143,21 @@ class ChatRequest(_TextRequest, frozen=True, kw_only=True):
 
 
 class EmbedRequest(_Value, frozen=True, kw_only=True):
-    """One string to turn into one vector."""
+    """One string to turn into one vector, or a list of strings into one vector each."""
 
-    input: str
+    input: str | list[str]
     timeout: float | Timeouts | None = None
     retries: int | None = None
-    local: LocalOptions | None = None
-    provider_options: dict[str, Any] | None = None
-    endpoint_options: dict[str, Any] | None = None
+    options: Any = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.input, list) and not self.input:
+            raise ValueError("input must not be an empty list")
+
+    @property
+    def inputs(self) -> list[str]:
+        """The input as a list (one string becomes a list of one)."""
+        return [self.input] if isinstance(self.input, str) else self.input
 
 
 class BatchStats(_Value, frozen=True, kw_only=True):
@@ -166,12 +178,34 @@ class TokenBatch(_Value, frozen=True, kw_only=True):
     frame_count: int
     byte_count: int
     stats: BatchStats
+    #: Reasoning text produced in this batch (never part of ``text``).
+    reasoning: str = ""
+    #: Tool-call pieces in this batch; pieces of one ``index`` are already merged.
+    tool_calls: tuple[ToolCallDelta, ...] = ()
 
 
 class Usage(_Value, frozen=True, kw_only=True):
     input_tokens: int | None = None
     output_tokens: int | None = None
     total_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+
+    def __add__(self, other: Usage) -> Usage:
+        """Counts summed field by field; a field unknown on both sides stays unknown."""
+        return Usage(
+            **{
+                name: _add(getattr(self, name), getattr(other, name))
+                for name in self.__struct_fields__
+            }
+        )
+
+
+def _add(a: int | None, b: int | None) -> int | None:
+    if a is None:
+        return b
+    return a if b is None else a + b
 
 
 class Timings(_Value, frozen=True, kw_only=True):
@@ -180,18 +214,6 @@ class Timings(_Value, frozen=True, kw_only=True):
     queue_wait: float | None = None
     time_to_first_token: float | None = None
     total: float | None = None
-    tokens_per_second: float | None = None
-
-
-class LocalStats(_Value, frozen=True, kw_only=True):
-    """What a local model did for one request."""
-
-    prompt_tokens: int = 0
-    generated_tokens: int = 0
-    cached_prefix_tokens: int = 0
-    prompt_seconds: float = 0.0
-    decode_seconds: float = 0.0
-    time_to_first_token: float | None = None
     tokens_per_second: float | None = None
 
 
@@ -208,12 +230,31 @@ class TextResponse(_Value, frozen=True, kw_only=True):
     id: str | None = None
     request_id: str = ""
     timings: Timings = Timings()
-    local_stats: LocalStats | None = None
+    #: What the model reasoned before answering, or ``None`` when it did not.
+    reasoning: str | None = None
+    #: The calls the model asked for, in its order (``finish_reason == "tool_calls"``).
+    tool_calls: list[ToolCall] = msgspec.field(default_factory=list)
+    #: The validated value when ``output=`` was given, else ``None``.
+    parsed: Any = None
+    #: Messages a tool loop appended (``run_tools``), else ``None``.
+    transcript: list[ChatMessage] | None = None
+    #: The endpoint's own statistics (a value of its driver's stats type), if any.
+    stats: Any = None
+
+    @property
+    def message(self) -> ChatMessage:
+        """The assistant turn to append to the conversation, tool calls included."""
+        return ChatMessage(
+            role="assistant", content=self.text, tool_calls=list(self.tool_calls) or None
+        )
 
 
 class EmbeddingResponse(_Value, frozen=True, kw_only=True):
+    """``vectors`` holds one vector per input, in order; ``values`` is the first."""
+
     endpoint: EndpointInfo
     values: list[float]
+    vectors: list[list[float]] = msgspec.field(default_factory=list)
     usage: Usage = Usage()
     pooling: str | None = None
     normalized: bool | None = None

@@ -12,7 +12,7 @@ import threading
 from typing import TYPE_CHECKING, NamedTuple
 
 from ._errors import DriverLoadError, DriverNotFoundError
-from .driver import DRIVER_API_VERSION, DriverFactory
+from .driver import SUPPORTED_API_VERSIONS, DriverFactory
 
 if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
@@ -42,11 +42,13 @@ class DriverInfo(NamedTuple):
 
 
 def _check(name: str, factory: object) -> DriverFactory:
-    version = getattr(factory, "api_version", None)
-    if version != DRIVER_API_VERSION:
+    versions = getattr(factory, "api_versions", None) or (getattr(factory, "api_version", None),)
+    if not SUPPORTED_API_VERSIONS.intersection(versions):
+        supported = ", ".join(str(v) for v in sorted(SUPPORTED_API_VERSIONS))
+        shown = ", ".join(repr(v) for v in versions)
         raise DriverLoadError(
-            f"driver {name!r} implements driver API version {version!r}; "
-            f"this sipp supports version {DRIVER_API_VERSION}",
+            f"driver {name!r} implements driver API version {shown}; "
+            f"this sipp supports versions {supported}",
             name=name,
         )
     if not isinstance(factory, DriverFactory):

@@ -25,8 +25,9 @@ from typing import Any, Generic, Literal, TypeVar
 
 import anyio
 
+from ._chat import ToolCall, ToolCallDelta
 from ._endpoint import Endpoint, EndpointRef
-from ._errors import RunCancelled, SippError, TimeoutError
+from ._errors import ProtocolError, RunCancelled, SippError, TimeoutError
 from ._models import (
     ChatRequest,
     EmbeddingResponse,
@@ -39,7 +40,7 @@ from ._models import (
     Usage,
 )
 from ._policy import backoff_delay
-from ._tokens import TokenChannel
+from ._tokens import TokenChannel, merge_tool_deltas
 from .driver import EmbeddingResult, TextResult
 
 __all__ = ["EmbedRun", "Run", "RunState", "RunStatus"]
@@ -71,6 +72,14 @@ class _Call:
     async def emit(self, text: str, frames: int = 1) -> None:
         self._state.on_emit(text, frames)
 
+    async def emit_reasoning(self, text: str, frames: int = 1) -> None:
+        self._state.on_reasoning(text, frames)
+
+    async def emit_tool_call(
+        self, index: int, *, id: str | None = None, name: str | None = None, arguments: str = ""
+    ) -> None:
+        self._state.on_tool_call(ToolCallDelta(index=index, id=id, name=name, arguments=arguments))
+
     @property
     def cancel_requested(self) -> bool:
         return self._state.cancel_reason is not None
@@ -88,6 +97,7 @@ class RunState:
         timeouts: Timeouts,
         retries: int,
         stream: bool,
+        parse: Callable[[str], Any] | None = None,
     ) -> None:
         self.id = _new_id("req_")
         self.operation = operation
@@ -96,6 +106,9 @@ class RunState:
         self.timeouts = timeouts
         self.retries = retries
         self.stream = stream
+        #: Validates the final text into ``response.parsed`` (``output=``); raises
+        #: ``OutputValidationError``, which fails the run with the raw text kept.
+        self.parse = parse
         self.status: RunStatus = "running"
         self.cancel_reason: str | None = None
         self.response: TextResponse | EmbeddingResponse | None = None
@@ -110,6 +123,8 @@ class RunState:
         self._scope: anyio.CancelScope | None = None
         self._attempt_scope: anyio.CancelScope | None = None
         self._parts: list[str] = []
+        self._reasoning: list[str] | None = None
+        self._tool_deltas: list[ToolCallDelta] | None = None
         self._frames = 0
         self._started = time.perf_counter()
         self._first_token_at: float | None = None
@@ -216,6 +231,34 @@ class RunState:
     # -- the hot path: text from the driver --------------------------------------
 
     def on_emit(self, text: str, frames: int) -> None:
+        self._progress()
+        self._parts.append(text)
+        self._frames += frames
+        if self.stream and self.channel is not None:
+            self.channel.push(text, frames)
+
+    def on_reasoning(self, text: str, frames: int) -> None:
+        self._progress()
+        if self._reasoning is None:
+            self._reasoning = [text]
+        else:
+            self._reasoning.append(text)
+        self._frames += frames
+        if self.stream and self.channel is not None:
+            self.channel.push_reasoning(text, frames)
+
+    def on_tool_call(self, delta: ToolCallDelta) -> None:
+        self._progress()
+        if self._tool_deltas is None:
+            self._tool_deltas = [delta]
+        else:
+            self._tool_deltas.append(delta)
+        self._frames += 1
+        if self.stream and self.channel is not None:
+            self.channel.push_tool_call(delta)
+
+    def _progress(self) -> None:
+        """Something arrived: the first token starts the idle limit, later ones push it on."""
         if self._first_token_at is None:
             self._first_token_at = time.perf_counter()
             if self._attempt_scope is not None:
@@ -229,10 +272,6 @@ class RunState:
             # Moving a deadline reschedules a timer; a 1 % slack spares that on most tokens.
             if deadline - self._attempt_scope.deadline > self._idle_slack:
                 self._attempt_scope.deadline = deadline
-        self._parts.append(text)
-        self._frames += frames
-        if self.stream and self.channel is not None:
-            self.channel.push(text, frames)
 
     # -- terminal states ---------------------------------------------------------
 
@@ -258,7 +297,21 @@ class RunState:
             tokens_per_second=tps,
         )
 
-    def _text_response(self, finish_reason: Any, result: TextResult | None) -> TextResponse:
+    def _tool_calls(self) -> list[ToolCall]:
+        if self._tool_deltas is None:
+            return []
+        return [
+            ToolCall(
+                id=delta.id or f"call_{delta.index}",
+                name=delta.name or "",
+                arguments=delta.arguments or "{}",
+            )
+            for delta in merge_tool_deltas(self._tool_deltas)
+        ]
+
+    def _text_response(
+        self, finish_reason: Any, result: TextResult | None, parsed: Any = None
+    ) -> TextResponse:
         return TextResponse(
             endpoint=self.endpoint.info,
             text=self._text(),
@@ -267,35 +320,72 @@ class RunState:
             id=result.response_id if result is not None else None,
             request_id=self.id,
             timings=self._timings(result.queue_wait if result is not None else None),
-            local_stats=result.local_stats if result is not None else None,
+            reasoning=None if self._reasoning is None else "".join(self._reasoning),
+            tool_calls=self._tool_calls(),
+            parsed=parsed,
+            stats=result.stats if result is not None else None,
         )
 
     def _flush_unstreamed(self) -> None:
-        if not self.stream and self.channel is not None:
-            text = self._text()
-            if text:
-                self.channel.push(text, self._frames)
+        channel = self.channel
+        if self.stream or channel is None:
+            return
+        # One batch in the model's usual order: reasoning, answer, tool calls.
+        if self._reasoning is not None:
+            channel.push_reasoning("".join(self._reasoning), 0)
+        text = self._text()
+        if text or self._frames:
+            channel.push(text, self._frames)
+        if self._tool_deltas is not None:
+            for delta in merge_tool_deltas(self._tool_deltas):
+                channel.push_tool_call(delta)
 
     def _complete(self, result: TextResult | EmbeddingResult) -> None:
         if isinstance(result, EmbeddingResult):
-            self.response = EmbeddingResponse(
-                endpoint=self.endpoint.info,
-                values=result.values,
-                usage=result.usage,
-                pooling=result.pooling,
-                normalized=result.normalized,
-                id=result.response_id,
-                request_id=self.id,
-            )
+            try:
+                self.response = self._embedding_response(result)
+            except ProtocolError as exc:
+                self._fail(exc)
+                return
         else:
-            self.response = self._text_response(result.finish_reason, result)
+            parsed = None
+            if self.parse is not None and result.finish_reason != "tool_calls":
+                try:
+                    parsed = self.parse(self._text())
+                except SippError as exc:  # OutputValidationError: the run fails, text kept
+                    self._fail(exc)
+                    return
+            self.response = self._text_response(result.finish_reason, result, parsed)
             self._flush_unstreamed()
             assert self.channel is not None
             self.channel.close()
         self._set_status("completed")
 
+    def _embedding_response(self, result: EmbeddingResult) -> EmbeddingResponse:
+        assert isinstance(self.request, EmbedRequest)
+        expected = len(self.request.inputs)
+        vectors = result.vectors
+        if vectors is None:
+            vectors = [] if result.values is None else [result.values]
+        if len(vectors) != expected:
+            raise ProtocolError(
+                f"endpoint {self.endpoint.info.name!r} returned {len(vectors)} vector(s) "
+                f"for {expected} input(s)"
+            )
+        return EmbeddingResponse(
+            endpoint=self.endpoint.info,
+            values=vectors[0],
+            vectors=vectors,
+            usage=result.usage,
+            pooling=result.pooling,
+            normalized=result.normalized,
+            id=result.response_id,
+            request_id=self.id,
+        )
+
     def _fail(self, error: BaseException) -> None:
         if isinstance(error, SippError) and self._frames and self.operation != "embed":
+            # The partial answer (text, reasoning and tool calls so far) goes with the error.
             error.partial = self._text_response("error", None)
         self.error = error
         if self.channel is not None:

@@ -6,6 +6,10 @@ queued; a push beyond that appends to the newest item (texts concatenated,
 token counts summed), so memory is bounded by the text itself and nothing is
 lost. Batches are built, with their running totals, when the reader takes
 them, so ``stats`` count what the reader actually saw.
+
+Reasoning text and tool-call pieces ride in the same items as the answer
+text, so the order between them survives; merging keeps each kind apart
+(reasoning joins reasoning, pieces of one tool call join each other).
 """
 
 from __future__ import annotations
@@ -14,18 +18,39 @@ from collections import deque
 
 import anyio
 
+from ._chat import ToolCallDelta
 from ._models import BatchStats, TokenBatch
 
-__all__ = ["TokenChannel"]
+__all__ = ["TokenChannel", "merge_tool_deltas"]
 
 
 class _Pending:
-    __slots__ = ("frames", "parts", "sequence_start")
+    __slots__ = ("frames", "parts", "reasoning", "sequence_start", "tools")
 
     def __init__(self, sequence_start: int, text: str, frames: int) -> None:
         self.sequence_start = sequence_start
         self.parts = [text]
         self.frames = frames
+        # Rare kinds stay None on the plain-text hot path.
+        self.reasoning: list[str] | None = None
+        self.tools: list[ToolCallDelta] | None = None
+
+
+def merge_tool_deltas(deltas: list[ToolCallDelta]) -> tuple[ToolCallDelta, ...]:
+    """Pieces of the same call joined into one, calls kept in the order they started."""
+    merged: dict[int, ToolCallDelta] = {}
+    for delta in deltas:
+        before = merged.get(delta.index)
+        if before is None:
+            merged[delta.index] = delta
+        else:
+            merged[delta.index] = ToolCallDelta(
+                index=delta.index,
+                id=before.id or delta.id,
+                name=before.name or delta.name,
+                arguments=before.arguments + delta.arguments,
+            )
+    return tuple(merged.values())
 
 
 class TokenChannel:
@@ -70,6 +95,40 @@ class TokenChannel:
         else:
             pending.append(_Pending(self._frames_pushed, text, frames))
         self._frames_pushed += frames
+        self._wake()
+
+    def push_reasoning(self, text: str, frames: int) -> None:
+        """Queue reasoning text; call from the event loop thread only."""
+        if not self._closed:
+            item = self._item_for(frames)
+            if item.reasoning is None:
+                item.reasoning = [text]
+            else:
+                item.reasoning.append(text)
+            self._wake()
+
+    def push_tool_call(self, delta: ToolCallDelta) -> None:
+        """Queue a piece of a tool call; call from the event loop thread only."""
+        if not self._closed:
+            item = self._item_for(1)
+            if item.tools is None:
+                item.tools = [delta]
+            else:
+                item.tools.append(delta)
+            self._wake()
+
+    def _item_for(self, frames: int) -> _Pending:
+        pending = self._pending
+        if len(pending) >= self._max_pending:
+            item = pending[-1]
+            item.frames += frames
+        else:
+            item = _Pending(self._frames_pushed, "", frames)
+            pending.append(item)
+        self._frames_pushed += frames
+        return item
+
+    def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
@@ -81,10 +140,7 @@ class TokenChannel:
             return
         self._closed = True
         self._error = error
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            waiter.set()
+        self._wake()
 
     def discard(self) -> None:
         """Drop what is queued (after a cancel, the reader just stops)."""
@@ -118,4 +174,6 @@ class TokenChannel:
                 bytes_sent=self._bytes_sent,
                 batches_sent=self._batches_sent,
             ),
+            reasoning="" if item.reasoning is None else "".join(item.reasoning),
+            tool_calls=() if item.tools is None else merge_tool_deltas(item.tools),
         )

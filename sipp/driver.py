@@ -27,6 +27,21 @@ Entry-point names: a descriptor of kind ``provider`` resolves to
 
         ...
 
+Contract versions: a factory declares the version it was written for in
+``api_version`` (or several in ``api_versions``); the core loads versions 1
+and 2. Version 2 adds, all optional so a version 1 driver keeps working:
+
+* capabilities ``tools``, ``structured_output``, ``vision``, ``reasoning`` and
+  ``embed_batch``: the core refuses requests that need one the endpoint lacks;
+* :meth:`Call.emit_reasoning` and :meth:`Call.emit_tool_call`, so reasoning
+  text and tool calls stream in the model's order alongside the answer;
+* ``Driver.options_type``: the driver's own per-request options (a msgspec
+  Struct, or ``dict`` for free-form pass-through), which the core converts
+  and validates before any I/O and hands over as ``request.options``, and
+  ``Driver.options_keyword``, an extra keyword name users may pass them under
+  (``local=`` for the llama driver); ``TextResult.stats``, the driver's own
+  statistics, which reach the caller as ``TextResponse.stats``.
+
 Errors: raise the classes of ``sipp`` (``TransportError``, ``ProtocolError``,
 ``upstream_error(...)``, ...) with ``raise ... from exc``; set ``retryable``
 on an error the core may retry before the first token. HTTP drivers should
@@ -35,7 +50,7 @@ use the shared helpers in :mod:`sipp.http`.
 
 from __future__ import annotations
 
-from typing import Final, Literal, Protocol, runtime_checkable
+from typing import Any, Final, Literal, Protocol, runtime_checkable
 
 import msgspec
 
@@ -43,7 +58,6 @@ from ._descriptors import Descriptor
 from ._models import (
     ChatRequest,
     EmbedRequest,
-    LocalStats,
     QueryRequest,
     Timeouts,
     Usage,
@@ -59,13 +73,17 @@ __all__ = [
     "ExtrasName",
     "OpenContext",
     "Operation",
+    "SUPPORTED_API_VERSIONS",
     "TextResult",
 ]
 
-#: The contract version. The core refuses a factory whose ``api_version`` differs.
-DRIVER_API_VERSION: Final = 1
+#: The newest contract version, the one this module documents.
+DRIVER_API_VERSION: Final = 2
+#: Every version the core loads; a factory declaring none of these is refused.
+SUPPORTED_API_VERSIONS: Final = frozenset({1, 2})
 
 Operation = Literal["query", "chat", "embed"]
+#: Version 1's names for per-request extras; version 2 drivers set ``options_keyword``.
 ExtrasName = Literal["local", "provider_options", "endpoint_options"]
 
 
@@ -78,25 +96,44 @@ class Capabilities(msgspec.Struct, frozen=True, kw_only=True):
     streaming: bool = True
     grammar: bool = False
     usage: bool = False
-    #: The per-kind extras argument this endpoint accepts, if any.
+    #: Version 1: the per-kind extras keyword this endpoint accepts, if any.
     extras: ExtrasName | None = None
+    #: Function calling (``tools=``, ``tool_choice=``, tool-call deltas).
+    tools: bool = False
+    #: Answers constrained to a JSON schema (``output=``).
+    structured_output: bool = False
+    #: Image parts in chat messages.
+    vision: bool = False
+    #: ``reasoning=`` settings, and reasoning text streamed apart from the answer.
+    reasoning: bool = False
+    #: Several inputs embedded in one call.
+    embed_batch: bool = False
 
     def supports(self, operation: Operation) -> bool:
         return bool(getattr(self, operation))
 
 
 class TextResult(msgspec.Struct, frozen=True, kw_only=True):
-    """What a driver returns for ``query``/``chat``. The text itself went through ``emit``."""
+    """What a driver returns for ``query``/``chat``.
 
-    finish_reason: Literal["stop", "length"] = "stop"
+    The text, reasoning and tool calls themselves went through ``emit*``: the
+    core builds the response from what was emitted, so the stream and the
+    response can never differ.
+    """
+
+    finish_reason: Literal["stop", "length", "tool_calls"] = "stop"
     usage: Usage = Usage()
     response_id: str | None = None
     queue_wait: float | None = None
-    local_stats: LocalStats | None = None
+    #: The driver's own statistics, handed to the caller as ``TextResponse.stats``.
+    stats: Any = None
 
 
 class EmbeddingResult(msgspec.Struct, frozen=True, kw_only=True):
-    values: list[float]
+    """One vector (``values``) or one per input (``vectors``), in input order."""
+
+    values: list[float] | None = None
+    vectors: list[list[float]] | None = None
     usage: Usage = Usage()
     pooling: str | None = None
     normalized: bool | None = None
@@ -118,6 +155,21 @@ class Call(Protocol):
 
     async def emit(self, text: str, frames: int = 1) -> None:
         """Hand ``text`` (``frames`` tokens) to the reader. Never blocks on a slow reader."""
+        ...
+
+    async def emit_reasoning(self, text: str, frames: int = 1) -> None:
+        """Hand reasoning text to the reader, apart from the answer (contract v2)."""
+        ...
+
+    async def emit_tool_call(
+        self, index: int, *, id: str | None = None, name: str | None = None, arguments: str = ""
+    ) -> None:
+        """Hand a piece of tool call ``index`` to the reader (contract v2).
+
+        Give ``id`` and ``name`` with a call's first piece and its JSON
+        arguments in as many pieces as the model produced them (a driver whose
+        upstream is not streaming emits each call whole, once).
+        """
         ...
 
     @property
@@ -159,6 +211,8 @@ class OpenContext(msgspec.Struct, frozen=True, kw_only=True):
 class DriverFactory(Protocol):
     """The object an entry point in ``sipp.drivers`` names."""
 
+    #: The contract version this driver was written for (see ``SUPPORTED_API_VERSIONS``).
+    #: A driver written for several may instead set ``api_versions``.
     api_version: int
     descriptor_type: type[Descriptor]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
+import msgspec
 import pytest
 
 from sipp import (
@@ -14,12 +15,13 @@ from sipp import (
     EmbedRequest,
     EndpointNotFoundError,
     InvalidRequestError,
-    LocalOptions,
     QueryRequest,
     SippClient,
     UnsupportedOperationError,
+    register_driver,
+    unregister_driver,
 )
-from sipp.testing import ScriptedDescriptor, scripted_driver
+from sipp.testing import ScriptedDescriptor, ScriptedDriver, scripted_driver
 
 
 @pytest.mark.anyio
@@ -110,6 +112,14 @@ async def test_unsupported_operation_is_refused_before_io() -> None:
         assert scripted_driver.opened[-1].attempts == 0
 
 
+@pytest.mark.anyio
+async def test_a_misspelt_option_is_a_type_error_like_any_python_call() -> None:
+    async with SippClient() as client:
+        await client.add("s", {"kind": "scripted"})
+        with pytest.raises(TypeError, match="max_token"):
+            client.query("hi", max_token=3)  # type: ignore[call-arg]
+
+
 @pytest.mark.parametrize(
     ("options", "field"),
     [
@@ -121,7 +131,6 @@ async def test_unsupported_operation_is_refused_before_io() -> None:
         pytest.param({"stop": "END"}, "stop", id="stop-not-a-list"),
         pytest.param({"stop": [1]}, "stop", id="stop-not-strings"),
         pytest.param({"emit_tokens": "yes"}, "emit_tokens", id="emit_tokens-string"),
-        pytest.param({"bogus": 1}, "bogus", id="unknown-option"),
         pytest.param({"timeout": {"idle": 0}}, "timeout", id="timeout-zero"),
         pytest.param({"retries": -1}, "retries", id="retries-negative"),
     ],
@@ -140,16 +149,16 @@ async def test_invalid_options_name_the_field_before_any_io(
 
 
 @pytest.mark.anyio
-async def test_extras_are_refused_on_the_wrong_kind_of_endpoint() -> None:
+async def test_options_are_refused_by_an_endpoint_that_takes_none() -> None:
     async with SippClient() as client:
         await client.add("s", {"kind": "scripted"})
-        with pytest.raises(InvalidRequestError, match="only by local endpoints") as caught:
+        with pytest.raises(InvalidRequestError, match="local= is not accepted") as caught:
             client.query("hi", local={"context_key": "k"})
         assert caught.value.field == "local"
-        with pytest.raises(InvalidRequestError, match="only by provider endpoints"):
+        with pytest.raises(InvalidRequestError, match="provider_options= is not accepted"):
             client.query("hi", provider_options={"logprobs": True})
-        with pytest.raises(InvalidRequestError, match="only by gateway endpoints"):
-            client.chat([{"role": "user", "content": "x"}], endpoint_options={"a": 1})
+        with pytest.raises(InvalidRequestError, match="takes no per-request options"):
+            client.chat([{"role": "user", "content": "x"}], options={"a": 1})
 
 
 @pytest.mark.anyio
@@ -199,35 +208,83 @@ async def test_bad_descriptors_name_the_key(descriptor: Any, message: str) -> No
         assert dict(client.endpoints) == {}
 
 
-@pytest.mark.anyio
-async def test_local_options_typed_object_is_accepted_by_a_local_capable_driver() -> None:
-    async with SippClient() as client:
-        await client.add("s", {"kind": "scripted"})
-        with pytest.raises(InvalidRequestError, match="local"):
-            client.query("hi", local=LocalOptions(context_key="k"))
+class _AnyKind(ScriptedDescriptor, frozen=True, kw_only=True):
+    kind: str = "any"  # type: ignore[assignment]
+
+
+class _Knobs(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    depth: int = 1
+
+
+class _OptionsDriver(ScriptedDriver):
+    """A scripted endpoint that declares its own options, as a v2 driver does."""
+
+    def __init__(self, descriptor: ScriptedDescriptor, options_type: Any, keyword: str) -> None:
+        super().__init__(descriptor)
+        self.options_type = options_type
+        self.options_keyword = keyword
+        self.seen: list[Any] = []
+
+    async def query(self, request: QueryRequest, call: Any) -> Any:
+        self.seen.append(request.options)
+        return await super().query(request, call)
+
+    async def embed(self, request: EmbedRequest, call: Any) -> Any:
+        self.seen.append(request.options)
+        return await super().embed(request, call)
+
+
+class _OptionsFactory:
+    api_version = 2
+    descriptor_type = _AnyKind
+
+    def __init__(self, options_type: Any, keyword: str) -> None:
+        self.options_type = options_type
+        self.keyword = keyword
+        self.opened: list[_OptionsDriver] = []
+
+    async def open(self, descriptor: Any, context: Any) -> _OptionsDriver:
+        driver = _OptionsDriver(descriptor, self.options_type, self.keyword)
+        self.opened.append(driver)
+        return driver
 
 
 @pytest.mark.anyio
-async def test_extras_may_not_override_a_typed_wire_field() -> None:
-    async with SippClient() as client:
-        await client.add("g", {"kind": "echo"})
-        endpoint = client._endpoints["g"]
-        request = QueryRequest(prompt="x", endpoint_options={"max_tokens": 3, "user": "u"})
-        from sipp._client import _check_extras
+async def test_a_drivers_own_options_type_is_validated_and_converted_before_any_io() -> None:
+    factory = _OptionsFactory(_Knobs, "knobs")
+    register_driver("knobbed", factory)  # type: ignore[arg-type]
+    try:
+        async with SippClient() as client:
+            await client.add("k", {"kind": "knobbed"})
+            await client.query("hi", options={"depth": 3})
+            await client.query("hi", options=_Knobs(depth=4))
+            assert factory.opened[0].seen == [_Knobs(depth=3), _Knobs(depth=4)]
+            with pytest.raises(InvalidRequestError, match="bogus") as caught:
+                client.query("hi", options={"bogus": 1})
+            assert caught.value.field == "options.bogus"
+            with pytest.raises(InvalidRequestError, match="it takes options= or knobs="):
+                client.query("hi", local={"depth": 1})
+            assert factory.opened[0].attempts == 2
+    finally:
+        unregister_driver("knobbed")
 
-        object.__setattr__(endpoint.driver, "capabilities", _with_extras("endpoint_options"))
-        with pytest.raises(InvalidRequestError, match="'max_tokens'") as caught:
-            _check_extras(request, endpoint)
-        assert caught.value.field == "endpoint_options.max_tokens"
-        # a key the wire does not type passes through, on embed even `stream` does
-        _check_extras(QueryRequest(prompt="x", endpoint_options={"user": "u"}), endpoint)
-        _check_extras(EmbedRequest(input="x", endpoint_options={"stream": True}), endpoint)
 
-
-def _with_extras(extras: str) -> Any:
-    from sipp.driver import Capabilities
-
-    return Capabilities(extras=extras)  # type: ignore[arg-type]
+@pytest.mark.anyio
+async def test_free_form_options_may_not_override_a_typed_wire_field() -> None:
+    factory = _OptionsFactory(dict, "endpoint_options")
+    register_driver("freeform", factory)  # type: ignore[arg-type]
+    try:
+        async with SippClient() as client:
+            await client.add("g", {"kind": "freeform", "embedding": [1.0]})
+            with pytest.raises(InvalidRequestError, match="'max_tokens'") as caught:
+                client.query("x", endpoint_options={"max_tokens": 3, "user": "u"})
+            assert caught.value.field == "endpoint_options.max_tokens"
+            # a key the wire does not type passes through, on embed even `stream` does
+            await client.query("x", endpoint_options={"user": "u"})
+            await client.embed("x", endpoint_options={"stream": True})
+            assert factory.opened[0].seen == [{"user": "u"}, {"stream": True}]
+    finally:
+        unregister_driver("freeform")
 
 
 @pytest.mark.anyio

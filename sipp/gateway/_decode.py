@@ -19,7 +19,8 @@ from typing import Any, Final
 
 import msgspec
 
-from .._models import ChatMessage, ChatRequest, EmbedRequest, QueryRequest
+from .._chat import ChatMessage
+from .._models import ChatRequest, EmbedRequest, QueryRequest
 from ._profile import finite_number, invalid_request, is_blank
 
 __all__ = [
@@ -170,7 +171,7 @@ def _text_fields(body: dict[str, Any], stream: bool) -> dict[str, Any]:
     }
     options = _pass_through(body, _TEXT_TYPED)
     fields["seed"] = _seed(options)
-    fields["endpoint_options"] = options or None
+    fields["options"] = options or None
     fields["emit_tokens"] = stream
     return fields
 
@@ -214,5 +215,5 @@ def decode_gateway_embed_body(body: object) -> DecodedEmbed:
     target = _required_string(value, "model")
     text = _required_string(value, "input")
     options = _pass_through(value, _EMBED_TYPED)
-    request = EmbedRequest(input=text, endpoint_options=options or None)
+    request = EmbedRequest(input=text, options=options or None)
     return DecodedEmbed(target=target, stream=False, request=request)

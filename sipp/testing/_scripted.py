@@ -130,7 +130,7 @@ class ScriptedDriver:
         return await self._produce(request.prompt, call)
 
     async def chat(self, request: ChatRequest, call: Call) -> TextResult:
-        return await self._produce(request.messages[-1].content, call)
+        return await self._produce(request.messages[-1].text, call)
 
     async def embed(self, request: EmbedRequest, call: Call) -> EmbeddingResult:
         assert self.descriptor.embedding is not None
@@ -139,7 +139,9 @@ class ScriptedDriver:
             await anyio.sleep(self.descriptor.first_token_delay)
         values = list(self.descriptor.embedding)
         return EmbeddingResult(
-            values=values, usage=Usage(input_tokens=len(request.input.split())), normalized=False
+            values=values,
+            usage=Usage(input_tokens=sum(len(text.split()) for text in request.inputs)),
+            normalized=False,
         )
 
     async def aclose(self) -> None:

@@ -224,7 +224,7 @@ def test_query_decodes_typed_fields_and_pass_through_keys() -> None:
         stop=["END"],
         seed=7,
         emit_tokens=True,
-        endpoint_options={"metadata": {"tenant": "docs"}},
+        options={"metadata": {"tenant": "docs"}},
     )
     assert type(decoded.request.max_tokens) is int
 
@@ -233,7 +233,7 @@ def test_null_typed_fields_are_absent() -> None:
     decoded = decode_gateway_query_body({**Q, "max_tokens": None, "stream": None})
     assert decoded.stream is False
     assert decoded.request.max_tokens is None
-    assert decoded.request.endpoint_options is None
+    assert decoded.request.options is None
 
 
 def test_strings_are_kept_untrimmed_and_python_only_whitespace_counts() -> None:
@@ -263,7 +263,7 @@ def test_embed_passes_stream_through() -> None:
     decoded = decode_gateway_embed_body({**E, "stream": True, "dimensions": 8})
     assert decoded.stream is False
     assert decoded.request.input == "text"
-    assert decoded.request.endpoint_options == {"stream": True, "dimensions": 8}
+    assert decoded.request.options == {"stream": True, "dimensions": 8}
 
 
 @pytest.mark.parametrize(

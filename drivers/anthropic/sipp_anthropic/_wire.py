@@ -117,11 +117,12 @@ def messages_body(model: str, request: ChatRequest, *, stream: bool) -> dict[str
 
     ``seed`` has no Anthropic equivalent and is not sent.
     """
-    system = [m.content for m in request.messages if m.role == "system"]
+    # Until this driver maps parts and tool turns, the core hands it text only.
+    system = [m.text for m in request.messages if m.role == "system"]
     body: dict[str, Any] = {
         "model": model,
         "messages": [
-            {"role": m.role, "content": m.content} for m in request.messages if m.role != "system"
+            {"role": m.role, "content": m.text} for m in request.messages if m.role != "system"
         ],
         "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
     }
@@ -129,8 +130,8 @@ def messages_body(model: str, request: ChatRequest, *, stream: bool) -> dict[str
         body["system"] = "\n\n".join(system)
     if stream:
         body["stream"] = True
-    if request.provider_options:
-        body.update(request.provider_options)
+    if request.options:
+        body.update(request.options)
     if request.temperature is not None:
         body["temperature"] = request.temperature
     if request.top_p is not None:

@@ -155,7 +155,7 @@ def build_body(
                 body[name] = value
         if stream:
             body["stream"] = True
-    extras = request.endpoint_options
+    extras = request.options
     if extras:
         clash = sorted(TYPED_BODY_KEYS.intersection(extras))
         if clash:

@@ -10,8 +10,9 @@ endpoint's own worker thread; see ``docs/local-driver.md``.
 """
 
 from ._driver import LlamaDriver, LlamaFactory
+from ._types import LocalDescriptor, LocalOptions, LocalStats
 
-__all__ = ["LlamaDriver", "LlamaFactory", "driver"]
+__all__ = ["LlamaDriver", "LlamaFactory", "LocalDescriptor", "LocalOptions", "LocalStats", "driver"]
 
 #: The factory the ``local`` entry point names.
 driver = LlamaFactory()

@@ -15,8 +15,7 @@ import jinja2
 import jinja2.ext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from sipp import InvalidRequestError, LocalModelError
-from sipp._models import ChatMessage
+from sipp import ChatMessage, InvalidRequestError, LocalModelError
 
 __all__ = ["ChatTemplate"]
 

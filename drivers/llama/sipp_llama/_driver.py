@@ -12,10 +12,18 @@ from __future__ import annotations
 from typing import ClassVar, TypeVar
 
 import anyio
+import msgspec
 
-from sipp import ConfigurationError, UnsupportedOperationError
-from sipp._descriptors import Descriptor, LocalDescriptor
-from sipp._models import ChatRequest, EmbedRequest, QueryRequest, Timeouts
+from sipp import (
+    ChatRequest,
+    ConfigurationError,
+    Descriptor,
+    EmbedRequest,
+    InvalidRequestError,
+    QueryRequest,
+    Timeouts,
+    UnsupportedOperationError,
+)
 from sipp.driver import (
     DRIVER_API_VERSION,
     Call,
@@ -28,6 +36,7 @@ from sipp.driver import (
 from ._engine import Engine, ModelInfo
 from ._handoff import Mailbox
 from ._sequence import EmbedJob, Sampling, TextJob, grammar_of
+from ._types import LocalDescriptor, LocalOptions, LocalStats
 
 __all__ = ["LlamaDriver", "LlamaFactory"]
 
@@ -39,6 +48,10 @@ class LlamaDriver:
     """One loaded GGUF model with its worker thread."""
 
     retries = 0
+    #: Per-request options (``local=`` or ``options=``), converted by the core.
+    options_type = LocalOptions
+    options_keyword = "local"
+    stats_type = LocalStats
 
     def __init__(self, descriptor: LocalDescriptor, engine: Engine, info: ModelInfo) -> None:
         self.descriptor = descriptor
@@ -50,7 +63,7 @@ class LlamaDriver:
             streaming=True,
             grammar=True,
             usage=True,
-            extras="local",
+            structured_output=True,
         )
         self.timeouts = Timeouts.of(descriptor.timeout) or Timeouts()
         self._engine = engine
@@ -79,7 +92,16 @@ class LlamaDriver:
         self, request: QueryRequest | ChatRequest, prompt: str, add_special: bool, call: Call
     ) -> TextResult:
         descriptor = self.descriptor
-        local = request.local
+        local: LocalOptions | None = request.options
+        if request.output_schema is not None:
+            if local is not None and (local.grammar or local.json_schema):
+                raise InvalidRequestError(
+                    "pass either output= or a local grammar/json_schema, not both",
+                    field="output",
+                )
+            local = msgspec.structs.replace(
+                local or LocalOptions(), json_schema=request.output_schema
+            )
         sampling = Sampling(
             temperature=_first(request.temperature, descriptor.temperature),
             top_p=_first(request.top_p, descriptor.top_p),

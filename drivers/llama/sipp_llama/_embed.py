@@ -11,8 +11,7 @@ import math
 
 import llama_cpp as ll
 
-from sipp import InvalidRequestError, LocalModelError, SippError
-from sipp._models import Usage
+from sipp import InvalidRequestError, LocalModelError, SippError, Usage
 from sipp.driver import EmbeddingResult
 
 from ._native import NativeModel

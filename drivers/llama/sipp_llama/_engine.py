@@ -26,7 +26,6 @@ from pathlib import Path
 import anyio
 
 from sipp import LocalModelError, SippError
-from sipp._descriptors import LocalDescriptor
 
 from ._chat import ChatTemplate
 from ._embed import run_embedding
@@ -35,6 +34,7 @@ from ._native import NativeModel, load_native_model
 from ._sequence import EmbedJob, TextJob
 from ._slots import SlotTable
 from ._stepper import Stepper
+from ._types import LocalDescriptor
 
 __all__ = ["Engine", "ModelInfo"]
 

@@ -19,7 +19,8 @@ from typing import Any, Final
 import llama_cpp as ll
 
 from sipp import LocalModelError
-from sipp._descriptors import LocalDescriptor
+
+from ._types import LocalDescriptor
 
 __all__ = ["DEFAULT_N_BATCH", "DEFAULT_N_CTX", "NativeModel", "load_native_model"]
 

@@ -15,12 +15,12 @@ from typing import Any
 import llama_cpp as ll
 
 from sipp import InvalidRequestError
-from sipp._models import LocalOptions
 from sipp.driver import EmbeddingResult, TextResult
 
 from ._handoff import Mailbox
 from ._native import NativeModel
 from ._text import TextAssembler
+from ._types import LocalOptions
 
 __all__ = ["EmbedJob", "Sampling", "TextJob", "build_sampler"]
 

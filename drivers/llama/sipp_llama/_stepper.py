@@ -14,13 +14,13 @@ from typing import Final
 
 import llama_cpp as ll
 
-from sipp import InvalidRequestError, LocalModelError, SippError
-from sipp._models import LocalStats, Usage
+from sipp import InvalidRequestError, LocalModelError, SippError, Usage
 from sipp.driver import TextResult
 
 from ._native import NativeModel
 from ._sequence import TextJob, build_sampler
 from ._slots import SlotTable, common_prefix
+from ._types import LocalStats
 
 __all__ = ["Stepper"]
 
@@ -257,7 +257,7 @@ def _result(job: TextJob, reason: str) -> TextResult:
             total_tokens=prompt_tokens + job.generated,
         ),
         queue_wait=(job.admitted_at or job.submitted_at) - job.submitted_at,
-        local_stats=LocalStats(
+        stats=LocalStats(
             prompt_tokens=prompt_tokens,
             generated_tokens=job.generated,
             cached_prefix_tokens=job.cached_prefix,

@@ -43,7 +43,7 @@ async def test_query_stops_at_max_tokens_with_length(descriptor: dict[str, Any])
     assert response.finish_reason == "length"
     assert "Paris" in response.text
     assert response.usage.output_tokens == 8
-    stats = response.local_stats
+    stats = response.stats
     assert stats is not None
     assert stats.generated_tokens == 8
     assert stats.prompt_tokens == response.usage.input_tokens > 0
@@ -164,12 +164,12 @@ async def test_context_key_reuses_the_cached_prefix(descriptor: dict[str, Any]) 
         cold = await client.query(
             history + "Question: what is a lighthouse?", endpoint=model, max_tokens=4
         )
-    assert first.local_stats is not None and follow.local_stats is not None
-    assert cold.local_stats is not None
-    assert first.local_stats.cached_prefix_tokens == 0
-    assert cold.local_stats.cached_prefix_tokens == 0
-    assert follow.local_stats.cached_prefix_tokens >= first.local_stats.prompt_tokens - 1
-    assert follow.local_stats.prompt_seconds < cold.local_stats.prompt_seconds / 2
+    assert first.stats is not None and follow.stats is not None
+    assert cold.stats is not None
+    assert first.stats.cached_prefix_tokens == 0
+    assert cold.stats.cached_prefix_tokens == 0
+    assert follow.stats.cached_prefix_tokens >= first.stats.prompt_tokens - 1
+    assert follow.stats.prompt_seconds < cold.stats.prompt_seconds / 2
 
 
 async def test_grammar_constrains_the_output(descriptor: dict[str, Any]) -> None:

@@ -132,7 +132,7 @@ class OpenAIDriver:
         return await self._whole(answer.id, text, choice, answer.usage, call)
 
     async def embed(self, request: EmbedRequest, call: Call) -> EmbeddingResult:
-        body = embed_body(self._model, request.input, request.provider_options)
+        body = embed_body(self._model, request.input, request.options)
         answer = await self._send(self._embeddings_url, body, call, _embeddings)
         if not answer.data:
             raise ProtocolError(f"{self._name}: the embeddings answer holds no vector")

@@ -149,9 +149,9 @@ def _options(
         body["stream"] = True
         if stream_usage:
             body["stream_options"] = {"include_usage": True}
-    if request.provider_options:
+    if request.options:
         # The core has already refused keys that clash with typed fields.
-        body.update(request.provider_options)
+        body.update(request.options)
     if request.max_tokens is not None:
         body[max_tokens_field] = request.max_tokens
     if request.temperature is not None:
@@ -197,7 +197,7 @@ def chat_body(
     )
 
 
-def embed_body(model: str, text: str, options: dict[str, Any] | None) -> dict[str, Any]:
+def embed_body(model: str, text: str | list[str], options: dict[str, Any] | None) -> dict[str, Any]:
     """``POST /embeddings``, always as floats."""
     body: dict[str, Any] = {"model": model, "input": text}
     if options:

@@ -1,0 +1,62 @@
+"""The local driver's own types: its descriptor, per-request options and statistics.
+
+They live here, in the driver that owns their fields, not in the core: the
+core hands ``local=`` / ``options=`` values to this driver converted into
+:class:`LocalOptions`, and passes :class:`LocalStats` through to callers as
+``TextResponse.stats``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from sipp import Descriptor, Timeouts
+
+__all__ = ["LocalDescriptor", "LocalOptions", "LocalStats"]
+
+
+class LocalDescriptor(Descriptor, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A GGUF model run in-process. Option names follow llama.cpp's own."""
+
+    kind: Literal["local"] = "local"
+    source: str
+    n_ctx: int | None = None
+    n_threads: int | None = None
+    n_threads_batch: int | None = None
+    n_batch: int | None = None
+    n_gpu_layers: int = 0
+    n_parallel: int = 4
+    embeddings: bool = False
+    chat_template: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    repeat_penalty: float | None = None
+    seed: int | None = None
+    max_queue: int = 64
+    timeout: float | Timeouts | None = None
+    verbose: bool = False
+
+
+class LocalOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Per-request options of a local endpoint (``local=...`` or ``options=...``)."""
+
+    context_key: str | None = None
+    grammar: str | None = None
+    json_schema: dict[str, Any] | None = None
+    top_k: int | None = None
+    repeat_penalty: float | None = None
+
+
+class LocalStats(msgspec.Struct, frozen=True, kw_only=True):
+    """What a local model did for one request (``response.stats``)."""
+
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+    cached_prefix_tokens: int = 0
+    prompt_seconds: float = 0.0
+    decode_seconds: float = 0.0
+    time_to_first_token: float | None = None
+    tokens_per_second: float | None = None
