@@ -89,6 +89,7 @@ async def read_stream(
     stopped = False
     # Block index -> tool call index, for the input_json_delta pieces.
     tool_of_block: dict[int, int] = {}
+    tools = 0
     first_tool: str | None = None
     # Block index -> a thinking block being read, or a redacted one (complete at start).
     thinking: dict[int, _Thinking | dict[str, Any]] = {}
@@ -135,7 +136,8 @@ async def read_stream(
                 elif btype == "tool_use":
                     if not block.id or not block.name:
                         raise ProtocolError("anthropic: a tool_use block without its id or name")
-                    tool = tool_of_block[event.index] = len(tool_of_block)
+                    tool = tool_of_block[event.index] = tools
+                    tools += 1
                     first_tool = first_tool or block.id
                     await call.emit_tool_call(tool, id=block.id, name=block.name)
                 elif btype == "thinking":
