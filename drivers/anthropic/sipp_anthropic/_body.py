@@ -55,7 +55,7 @@ def messages_body(
     model: str, request: ChatRequest, *, stream: bool, memory: ThinkingMemory
 ) -> dict[str, Any]:
     """The whole request body; ``seed`` has no Anthropic equivalent and is not sent."""
-    system = [m.text for m in request.messages if m.role == "system"]
+    system = [_system_text(m, i) for i, m in enumerate(request.messages) if m.role == "system"]
     max_tokens = request.max_tokens or DEFAULT_MAX_TOKENS
     body: dict[str, Any] = {"model": model, "messages": _turns(request.messages, memory)}
     if system:
@@ -71,6 +71,13 @@ def messages_body(
         schema = strict_schema(request.output_schema)
         body["output_config"] = {"format": {"type": "json_schema", "schema": schema}}
     if request.reasoning is not None:
+        if request.tools and request.tool_choice not in (None, "auto", "none"):
+            # Anthropic's rule, refused here rather than as a 400 after the round trip.
+            raise InvalidRequestError(
+                "anthropic: with reasoning, tool_choice must be 'auto' or 'none' "
+                f"(not {request.tool_choice!r})",
+                field="tool_choice",
+            )
         budget = thinking_budget(request.reasoning)
         body["thinking"] = {"type": "enabled", "budget_tokens": budget}
         # Anthropic counts thinking inside max_tokens and wants it above the
@@ -95,6 +102,15 @@ def thinking_budget(reasoning: ReasoningOptions) -> int:
     if reasoning.budget_tokens is not None:
         return reasoning.budget_tokens
     return EFFORT_BUDGETS[reasoning.effort or "medium"]
+
+
+def _system_text(message: ChatMessage, index: int) -> str:
+    if message.has_images:
+        raise InvalidRequestError(
+            f"messages[{index}]: anthropic takes text only in system messages",
+            field=f"messages.{index}.content",
+        )
+    return message.text
 
 
 def _merge_options(body: dict[str, Any], options: dict[str, Any]) -> None:

@@ -49,6 +49,8 @@ async def read_message(raw: bytes, call: Call, memory: ThinkingMemory) -> TextRe
     if message.content is None:
         raise ProtocolError("anthropic: the answer holds no content")
     usage = usage_of(message.usage)
+    # The whole answer's tokens are counted once, on its first text block.
+    frames = usage.output_tokens or 1
     thinking: list[dict[str, Any]] = []
     first_tool: str | None = None
     tools = 0
@@ -56,7 +58,8 @@ async def read_message(raw: bytes, call: Call, memory: ThinkingMemory) -> TextRe
         kind = block.type
         if kind == "text":
             if block.text:
-                await call.emit(block.text, usage.output_tokens or 1)
+                await call.emit(block.text, frames)
+                frames = 1
         elif kind == "thinking":
             if block.thinking:
                 await call.emit_reasoning(block.thinking)

@@ -304,3 +304,28 @@ async def test_endpoint_declares_the_rich_capabilities(
         await client.embed(["a", "b"], endpoint=ep)
     with pytest.raises(sipp.InvalidRequestError, match="local="):
         await client.query("Hi", endpoint=ep, local={"top_k": 1})
+
+
+@pytest.mark.parametrize("choice", ["required", "weather"])
+async def test_reasoning_with_a_forced_tool_is_refused_before_io(
+    client: SippClient, anthropic_server: ServerThread, anthropic_state: MockState, choice: str
+) -> None:
+    ep = await endpoint(client, anthropic_server)
+    count = len(anthropic_state.requests)
+    with pytest.raises(sipp.InvalidRequestError, match="tool_choice") as caught:
+        await client.query(
+            "Hi", endpoint=ep, tools=[WEATHER], tool_choice=choice, reasoning={"effort": "low"}
+        )
+    assert caught.value.field == "tool_choice"
+    assert len(anthropic_state.requests) == count
+
+
+async def test_images_in_a_system_message_are_refused_before_io(
+    client: SippClient, anthropic_server: ServerThread, anthropic_state: MockState
+) -> None:
+    ep = await endpoint(client, anthropic_server)
+    count = len(anthropic_state.requests)
+    system = ChatMessage(role="system", content=[ImagePart(url="https://example.com/a.png")])
+    with pytest.raises(sipp.InvalidRequestError, match="system"):
+        await client.chat([system, ChatMessage(role="user", content="Hi")], endpoint=ep)
+    assert len(anthropic_state.requests) == count
