@@ -87,7 +87,8 @@ def make_app(state: MockState) -> Any:
             await send({"type": "http.response.body", "body": json.dumps(error).encode()})
             return
         if "scenario" in script:
-            blocks = SCENARIOS[script["scenario"]]
+            name = script["scenario"]
+            blocks = auto_blocks(body) if name == "auto" else SCENARIOS[name]
             if not body.get("stream"):
                 answer = whole_answer(blocks, script)
                 await send({"type": "http.response.start", "status": 200, "headers": reply})
@@ -206,6 +207,50 @@ SCENARIOS: dict[str, list[tuple[Any, ...]]] = {
     # A call without arguments: Anthropic sends one empty input_json_delta.
     "no_args": [("tool_use", "toolu_05", "ping", [""])],
 }
+
+
+def auto_blocks(body: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """``scenario=auto``: answer the way a model following the request would.
+
+    Thinks when ``thinking`` is on; calls the forced tool (or, with
+    ``auto``, the first tool unless the last turn brought tool results);
+    answers JSON matching ``output_config``'s schema; else plain text.
+    """
+    blocks: list[tuple[Any, ...]] = []
+    if body.get("thinking"):
+        blocks.append(("thinking", ["Let me think ", "about it."], "sig-auto"))
+    tools = body.get("tools") or []
+    choice = body.get("tool_choice") or {"type": "auto"}
+    last = body["messages"][-1]["content"]
+    answered = isinstance(last, list) and any(b.get("type") == "tool_result" for b in last)
+    if tools and (choice["type"] in ("any", "tool") or (choice["type"] == "auto" and not answered)):
+        tool = next((t for t in tools if t["name"] == choice.get("name")), tools[0])
+        arguments = json.dumps(instance_of(tool.get("input_schema", {})))
+        pieces = [arguments[: len(arguments) // 2], arguments[len(arguments) // 2 :]]
+        blocks.append(("tool_use", "toolu_auto_1", tool["name"], pieces))
+    elif "output_config" in body:
+        text = json.dumps(instance_of(body["output_config"]["format"]["schema"]))
+        blocks.append(("text", [text[:5], text[5:]]))
+    else:
+        blocks.append(("text", ["tok0 ", "tok1 ", "tok2 "]))
+    return blocks
+
+
+def instance_of(schema: Any) -> Any:
+    """A small value matching a JSON schema of the kinds sipp generates."""
+    if not isinstance(schema, dict):
+        return None
+    if "enum" in schema:
+        return schema["enum"][0]
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            return instance_of(schema[key][0])
+    kind = schema.get("type")
+    if kind == "object" or "properties" in schema:
+        return {name: instance_of(sub) for name, sub in schema.get("properties", {}).items()}
+    if kind == "array":
+        return [instance_of(schema.get("items", {}))]
+    return {"string": "Oslo", "integer": 4, "number": 4.5, "boolean": True}.get(kind)
 
 
 def _stop_of(blocks: list[tuple[Any, ...]], script: dict[str, str]) -> str:

@@ -249,3 +249,57 @@ async def test_malformed_event_inside_a_tool_call_is_a_protocol_error(
         await client.chat(
             [{"role": "user", "content": "Oslo?"}], endpoint=ep, tools=TOOLS, emit_tokens=True
         )
+
+
+@pytest.mark.parametrize("stream", STREAM)
+async def test_tool_loop_round_trip(
+    client: SippClient, anthropic_server: ServerThread, anthropic_state: MockState, stream: bool
+) -> None:
+    # scenario=auto answers as the request asks: a call while one is wanted, then text.
+    ep = await endpoint(client, anthropic_server, "scenario=auto")
+    messages: list[Any] = [{"role": "user", "content": "Weather in Oslo?"}]
+    weather = Tool(
+        name="weather",
+        parameters={"type": "object", "properties": {"city": {"type": "string"}}},
+    )
+    first = await client.chat(
+        messages, endpoint=ep, tools=[weather], tool_choice="required", emit_tokens=stream
+    )
+    assert first.finish_reason == "tool_calls"
+    assert first.tool_calls == [
+        ToolCall(id="toolu_auto_1", name="weather", arguments='{"city": "Oslo"}')
+    ]
+    messages += [first.message, {"role": "tool", "tool_call_id": "toolu_auto_1", "content": "9 °C"}]
+    run = client.chat(messages, endpoint=ep, tools=[weather], emit_tokens=stream)
+    second = await run
+    assert (second.finish_reason, second.text, second.tool_calls) == ("stop", "tok0 tok1 tok2 ", [])
+    sent = body_of(anthropic_state, run)
+    assert sent["messages"][1:] == [
+        {
+            "role": "assistant",
+            "content": [
+                {
+                    "type": "tool_use",
+                    "id": "toolu_auto_1",
+                    "name": "weather",
+                    "input": {"city": "Oslo"},
+                }
+            ],
+        },
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": "toolu_auto_1", "content": "9 °C"}],
+        },
+    ]
+
+
+@pytest.mark.parametrize("stream", STREAM)
+async def test_structured_output_with_reasoning(
+    client: SippClient, anthropic_server: ServerThread, stream: bool
+) -> None:
+    ep = await endpoint(client, anthropic_server, "scenario=auto")
+    response = await client.query(
+        "Who?", endpoint=ep, output=Person, reasoning={"effort": "low"}, emit_tokens=stream
+    )
+    assert response.reasoning == "Let me think about it."
+    assert response.parsed == Person(name="Oslo", age=4)
