@@ -303,3 +303,36 @@ async def test_structured_output_with_reasoning(
     )
     assert response.reasoning == "Let me think about it."
     assert response.parsed == Person(name="Oslo", age=4)
+
+
+@pytest.mark.parametrize("stream", STREAM)
+async def test_run_tools_with_reasoning_echoes_the_signed_thinking(
+    client: SippClient, anthropic_server: ServerThread, anthropic_state: MockState, stream: bool
+) -> None:
+    if not hasattr(client, "run_tools"):  # until the core's tool loop is merged
+        pytest.skip("client.run_tools is not in this core yet")
+    calls: list[str] = []
+
+    def weather(city: str) -> str:
+        """Current weather for a city."""
+        calls.append(city)
+        return "9 °C"
+
+    ep = await endpoint(client, anthropic_server, "scenario=auto")
+    before = len(anthropic_state.requests)
+    response = await client.run_tools(
+        [{"role": "user", "content": "Weather in Oslo?"}],
+        tools=[weather],
+        endpoint=ep,
+        reasoning={"effort": "low"},
+        emit_tokens=stream,
+    )
+    assert calls == ["Oslo"]
+    assert (response.finish_reason, response.text) == ("stop", "tok0 tok1 tok2 ")
+    assert response.reasoning == "Let me think about it."
+    second = anthropic_state.requests[before + 1]["body"]
+    assert second["messages"][1]["content"][0] == {
+        "type": "thinking",
+        "thinking": "Let me think about it.",
+        "signature": "sig-auto",
+    }
