@@ -7,10 +7,18 @@ Registered as the ``sipp.drivers`` entry point ``provider.anthropic``::
 
 ``max_tokens`` is required upstream: requests without it send
 :data:`DEFAULT_MAX_TOKENS` (4096). System messages are joined into the
-top-level ``system`` field; ``seed`` is not sent (Anthropic has none).
+top-level ``system`` field; ``seed`` is not sent (Anthropic has none). Tools,
+images, structured output (``output_config.format``) and extended thinking
+map to their native forms; ``drivers/anthropic/README.md`` has the table.
 """
 
+from ._body import DEFAULT_MAX_TOKENS, EFFORT_BUDGETS
 from ._driver import AnthropicDriver, AnthropicFactory, anthropic_driver
-from ._wire import DEFAULT_MAX_TOKENS
 
-__all__ = ["DEFAULT_MAX_TOKENS", "AnthropicDriver", "AnthropicFactory", "anthropic_driver"]
+__all__ = [
+    "DEFAULT_MAX_TOKENS",
+    "EFFORT_BUDGETS",
+    "AnthropicDriver",
+    "AnthropicFactory",
+    "anthropic_driver",
+]

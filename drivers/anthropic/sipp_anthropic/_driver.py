@@ -13,7 +13,6 @@ from sipp import (
     ChatRequest,
     ConfigurationError,
     EmbedRequest,
-    ProtocolError,
     ProviderDescriptor,
     QueryRequest,
     SippError,
@@ -40,7 +39,10 @@ from sipp.http import (
     validate_base_url,
 )
 
-from ._wire import ErrorDetail, Event, Message, finish_of, merge_usage, messages_body, usage_of
+from ._body import messages_body
+from ._echo import ThinkingMemory
+from ._read import read_message, read_stream
+from ._wire import ErrorDetail
 
 __all__ = ["AnthropicDriver", "AnthropicFactory", "anthropic_driver"]
 
@@ -51,12 +53,20 @@ DEFAULT_MAX_CONNECTIONS: Final = 10
 USER_AGENT: Final = "sipp-anthropic/0.1"
 
 _encoder: Final = msgspec.json.Encoder()
-_events: Final = msgspec.json.Decoder(Event)
-_message: Final = msgspec.json.Decoder(Message)
 
 
 class AnthropicDriver:
-    """One opened Anthropic endpoint. ``embed`` is not offered (no embeddings API)."""
+    """One opened Anthropic endpoint. ``embed`` is not offered (no embeddings API).
+
+    Per-request options (``provider_options=`` or ``options=``) are a free-form
+    dict merged into the request body (``top_k``, ``metadata``, ``system``
+    blocks with ``cache_control``, ``thinking`` of another type, ...); the
+    core refuses keys that are typed sipp parameters.
+    """
+
+    #: Free-form: Anthropic adds body fields faster than a typed struct could follow.
+    options_type: ClassVar[type[dict[str, Any]]] = dict
+    options_keyword: ClassVar[str] = "provider_options"
 
     def __init__(
         self,
@@ -72,7 +82,10 @@ class AnthropicDriver:
             embed=False,
             streaming=True,
             usage=True,
-            extras="provider_options",
+            tools=True,
+            structured_output=True,
+            vision=True,
+            reasoning=True,
         )
         self.timeouts = Timeouts.of(descriptor.timeout) or Timeouts()
         self.retries = DEFAULT_RETRIES if descriptor.retries is None else descriptor.retries
@@ -81,6 +94,7 @@ class AnthropicDriver:
         self._redactor = redactor
         self._url = f"{base_url}/messages"
         self._request_id_header = descriptor.request_id_header
+        self._thinking = ThinkingMemory()
 
     async def query(self, request: QueryRequest, call: Call) -> TextResult:
         """The prompt becomes one user message."""
@@ -90,7 +104,7 @@ class AnthropicDriver:
         return await self.chat(chat, call)
 
     async def chat(self, request: ChatRequest, call: Call) -> TextResult:
-        body = messages_body(self._model, request, stream=call.stream)
+        body = messages_body(self._model, request, stream=call.stream, memory=self._thinking)
         if call.stream:
             return await self._stream(body, call)
         return await self._whole(body, call)
@@ -116,17 +130,6 @@ class AnthropicDriver:
             status, headers, body, upstream="anthropic", redactor=self._redactor
         )
 
-    def _in_band(self, error: ErrorDetail | None, raw: str, request_id: str | None) -> SippError:
-        return build_error(
-            status=None,
-            code=error.type if error is not None else None,
-            message=error.message if error is not None else None,
-            upstream="anthropic",
-            request_id=request_id,
-            raw_body=raw,
-            redactor=self._redactor,
-        )
-
     async def _whole(self, body: dict[str, Any], call: Call) -> TextResult:
         response = await send_request(
             self.client,
@@ -135,27 +138,9 @@ class AnthropicDriver:
             redactor=self._redactor,
             upstream="anthropic",
         )
-        try:
-            message = _message.decode(response.content)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            raise ProtocolError(f"anthropic: malformed answer: {exc}") from exc
-        if message.content is None:
-            raise ProtocolError("anthropic: the answer holds no content")
-        text = "".join(b.text or "" for b in message.content if b.type == "text")
-        usage = usage_of(message.usage)
-        if text:
-            await call.emit(text, usage.output_tokens or 1)
-        return TextResult(
-            finish_reason=finish_of(message.stop_reason), usage=usage, response_id=message.id
-        )
+        return await read_message(response.content, call, self._thinking)
 
     async def _stream(self, body: dict[str, Any], call: Call) -> TextResult:
-        emit = call.emit
-        decode = _events.decode
-        usage = None
-        stop_reason: str | None = None
-        response_id: str | None = None
-        stopped = False
         async with open_event_stream(
             self.client,
             self._request(body, call, stream=True),
@@ -163,43 +148,20 @@ class AnthropicDriver:
             redactor=self._redactor,
             upstream="anthropic",
         ) as events:
-            async for batch in events:
-                for sse in batch:
-                    try:
-                        event = decode(sse.data)
-                    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                        raise ProtocolError(f"anthropic: malformed stream event: {exc}") from exc
-                    kind = event.type
-                    if kind == "content_block_delta":
-                        delta = event.delta
-                        if delta is not None and delta.type == "text_delta" and delta.text:
-                            await emit(delta.text)
-                    elif kind == "message_start":
-                        if event.message is not None:
-                            response_id = event.message.id
-                            usage = merge_usage(usage, event.message.usage)
-                    elif kind == "message_delta":
-                        if event.delta is not None and event.delta.stop_reason is not None:
-                            stop_reason = event.delta.stop_reason
-                        usage = merge_usage(usage, event.usage)
-                    elif kind == "message_stop":
-                        stopped = True
-                        break
-                    elif kind == "error":
-                        request_id = request_id_of(events.response.headers)
-                        raise self._in_band(event.error, sse.data, request_id)
-                    elif kind == "content_block_start":
-                        block = event.content_block
-                        if block is not None and block.type == "text" and block.text:
-                            await emit(block.text)
-                    # ping, content_block_stop and future event types: nothing to do
-                if stopped:
-                    break
-        if not stopped:
-            raise ProtocolError("anthropic: the stream ended without message_stop")
-        return TextResult(
-            finish_reason=finish_of(stop_reason), usage=usage_of(usage), response_id=response_id
-        )
+            request_id = request_id_of(events.response.headers)
+
+            def in_band(error: ErrorDetail | None, raw: str) -> SippError:
+                return build_error(
+                    status=None,
+                    code=error.type if error is not None else None,
+                    message=error.message if error is not None else None,
+                    upstream="anthropic",
+                    request_id=request_id,
+                    raw_body=raw,
+                    redactor=self._redactor,
+                )
+
+            return await read_stream(events, call, self._thinking, in_band)
 
 
 class AnthropicFactory:

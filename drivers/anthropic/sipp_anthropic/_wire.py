@@ -1,32 +1,30 @@
-"""Anthropic's Messages API on the wire: the request body out, typed events in.
+"""Anthropic's Messages API on the wire: typed answers and stream events in.
 
 Every stream event is decoded into one small ``Event`` struct holding only
 the fields the driver reads; an event type this version does not know is
-skipped, as Anthropic asks clients to do.
+skipped, as Anthropic asks clients to do. The request body is built in
+``_body``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 import msgspec
 
-from sipp import ChatRequest, Usage
+from sipp import Usage
 
 __all__ = [
-    "DEFAULT_MAX_TOKENS",
+    "Block",
+    "Delta",
     "ErrorDetail",
     "Event",
     "Message",
     "WireUsage",
     "finish_of",
     "merge_usage",
-    "messages_body",
     "usage_of",
 ]
-
-#: Anthropic requires ``max_tokens``; this is sent when the request has none.
-DEFAULT_MAX_TOKENS: Final = 4096
 
 _LENGTH_REASONS: Final = frozenset({"max_tokens", "model_context_window_exceeded"})
 
@@ -39,8 +37,22 @@ class WireUsage(msgspec.Struct):
 
 
 class Block(msgspec.Struct):
+    """A content block of any type; ``type`` says which fields are there.
+
+    ``text``: text blocks. ``id``/``name``/``input``: tool_use blocks, with
+    ``input`` kept as the model's raw JSON so a non-streamed call's arguments
+    reach the caller byte for byte. ``thinking``/``signature``: thinking
+    blocks. ``data``: redacted_thinking blocks (encrypted, only echoed back).
+    """
+
     type: str = ""
     text: str | None = None
+    id: str | None = None
+    name: str | None = None
+    input: msgspec.Raw = msgspec.Raw()
+    thinking: str | None = None
+    signature: str | None = None
+    data: str | None = None
 
 
 class Message(msgspec.Struct):
@@ -51,8 +63,14 @@ class Message(msgspec.Struct):
 
 
 class Delta(msgspec.Struct):
+    """A ``content_block_delta``'s delta (one of the text fields by ``type``) or a
+    ``message_delta``'s (``stop_reason``)."""
+
     type: str | None = None
     text: str | None = None
+    partial_json: str | None = None
+    thinking: str | None = None
+    signature: str | None = None
     stop_reason: str | None = None
 
 
@@ -65,6 +83,8 @@ class Event(msgspec.Struct):
     """Any stream event; ``type`` says which of the other fields are there."""
 
     type: str
+    #: The content block a ``content_block_*`` event is about, counted over all blocks.
+    index: int = -1
     message: Message | None = None
     content_block: Block | None = None
     delta: Delta | None = None
@@ -72,7 +92,11 @@ class Event(msgspec.Struct):
     error: ErrorDetail | None = None
 
 
-def finish_of(reason: str | None) -> Literal["stop", "length"]:
+def finish_of(reason: str | None) -> Literal["stop", "length", "tool_calls"]:
+    """``tool_use`` means the model waits for tool results; ``end_turn``,
+    ``stop_sequence``, ``pause_turn`` and ``refusal`` all end the answer."""
+    if reason == "tool_use":
+        return "tool_calls"
     return "length" if reason in _LENGTH_REASONS else "stop"
 
 
@@ -97,7 +121,12 @@ def _pick(new: int | None, old: int | None) -> int | None:
 
 
 def usage_of(usage: WireUsage | None) -> Usage:
-    """Input tokens include the cache-creation and cache-read tokens."""
+    """Input tokens include the cache-creation and cache-read tokens, which are
+    also reported apart (``cache_write_tokens``, ``cache_read_tokens``).
+
+    Anthropic counts thinking inside ``output_tokens`` and reports no separate
+    figure, so ``reasoning_tokens`` stays unknown.
+    """
     if usage is None:
         return Usage()
     parts = (
@@ -109,33 +138,10 @@ def usage_of(usage: WireUsage | None) -> Usage:
     input_tokens = sum(known) if known else None
     output = usage.output_tokens
     total = input_tokens + output if input_tokens is not None and output is not None else None
-    return Usage(input_tokens=input_tokens, output_tokens=output, total_tokens=total)
-
-
-def messages_body(model: str, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
-    """``POST /messages``: system messages joined into ``system``, the rest in order.
-
-    ``seed`` has no Anthropic equivalent and is not sent.
-    """
-    # Until this driver maps parts and tool turns, the core hands it text only.
-    system = [m.text for m in request.messages if m.role == "system"]
-    body: dict[str, Any] = {
-        "model": model,
-        "messages": [
-            {"role": m.role, "content": m.text} for m in request.messages if m.role != "system"
-        ],
-        "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
-    }
-    if system:
-        body["system"] = "\n\n".join(system)
-    if stream:
-        body["stream"] = True
-    if request.options:
-        body.update(request.options)
-    if request.temperature is not None:
-        body["temperature"] = request.temperature
-    if request.top_p is not None:
-        body["top_p"] = request.top_p
-    if request.stop:
-        body["stop_sequences"] = request.stop
-    return body
+    return Usage(
+        input_tokens=input_tokens,
+        output_tokens=output,
+        total_tokens=total,
+        cache_read_tokens=usage.cache_read_input_tokens,
+        cache_write_tokens=usage.cache_creation_input_tokens,
+    )

@@ -20,3 +20,9 @@ class TestAnthropicConforms(DriverConformance):
             "base_url": anthropic_server.base_url,
             "api_key": "sk-ant-conformance",
         }
+
+    @pytest.fixture
+    def rich_descriptor(self, descriptor: dict[str, Any]) -> dict[str, Any]:
+        """The kit's capability checks: a mock that answers as the request asks
+        (thinks, calls the forced tool, answers JSON matching the schema)."""
+        return {**descriptor, "model": "scenario=auto"}

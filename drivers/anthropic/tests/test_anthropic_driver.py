@@ -62,8 +62,14 @@ async def test_chat(
     assert response.text == "tok0 tok1 tok2 " == "".join(batches)
     assert response.finish_reason == "stop"
     assert response.id == "msg_mock"
-    # Input usage includes cache creation and cache read tokens.
-    assert response.usage == sipp.Usage(input_tokens=18, output_tokens=3, total_tokens=21)
+    # Input usage includes cache creation and cache read tokens, also reported apart.
+    assert response.usage == sipp.Usage(
+        input_tokens=18,
+        output_tokens=3,
+        total_tokens=21,
+        cache_read_tokens=5,
+        cache_write_tokens=3,
+    )
     request = sent(anthropic_state, run.id)
     assert request["path"] == "/v1/messages"
     assert request["headers"]["x-api-key"] == SECRET
