@@ -4,7 +4,8 @@ The response is an ASGI application (Starlette routes may return it as is;
 :mod:`sipp.gateway.starlette` wraps it for FastAPI). It runs two tasks, and
 whichever finishes first cancels the other (Starlette's disconnect race):
 
-* the *writer* sends ``token`` frames as batches arrive, then ``usage`` and
+* the *writer* sends ``token`` frames as batches arrive (with the extension's
+  ``reasoning`` and ``tool_call`` frames when the run produces them), then ``usage`` and
   ``done`` (or one ``error`` frame when the run fails after the stream began);
 * the *watcher* reads ASGI ``receive`` and, on ``http.disconnect``, cancels
   the run with reason ``client_disconnected`` at once (which closes the
@@ -24,7 +25,14 @@ from typing import TYPE_CHECKING, Final
 
 import anyio
 
-from ._events import done_frame, error_frame, token_frame, usage_frame
+from ._events import (
+    done_frame,
+    error_frame,
+    reasoning_frame,
+    token_frame,
+    tool_call_frame,
+    usage_frame,
+)
 from ._responses import _usage, gateway_error_response, request_id_from_scope
 
 if TYPE_CHECKING:
@@ -96,9 +104,9 @@ class GatewayStreamResponse:
         frame = b""
         try:
             if first is not None:
-                await _body(send, token_frame(first.text, first.sequence_start))
+                await _body(send, batch_frames(first))
                 async for batch in tokens:
-                    await _body(send, token_frame(batch.text, batch.sequence_start))
+                    await _body(send, batch_frames(batch))
             response = await self.run
             usage = _usage(response.usage)
             frame = (usage_frame(usage) if usage else b"") + done_frame(response.finish_reason)
@@ -106,6 +114,27 @@ class GatewayStreamResponse:
             envelope = gateway_error_response(error).body["error"]
             frame = error_frame(envelope["code"], envelope["message"])
         await send({"type": "http.response.body", "body": frame, "more_body": False})
+
+
+def batch_frames(batch: TokenBatch) -> bytes:
+    """The frames of one token batch, in model order.
+
+    A plain batch is one ``token`` frame, as in the original profile (even
+    when its text is empty). A batch that carries the extension's reasoning
+    or tool-call pieces writes them as ``reasoning`` and ``tool_call`` frames
+    around its text: reasoning comes before the answer and calls after it,
+    which is the order models produce them in when the channel merged them
+    into one batch.
+    """
+    if not batch.reasoning and not batch.tool_calls:
+        return token_frame(batch.text, batch.sequence_start)
+    frames = []
+    if batch.reasoning:
+        frames.append(reasoning_frame(batch.reasoning, batch.sequence_start))
+    if batch.text:
+        frames.append(token_frame(batch.text, batch.sequence_start))
+    frames.extend(tool_call_frame(delta) for delta in batch.tool_calls)
+    return b"".join(frames)
 
 
 async def _body(send: Send, frame: bytes) -> None:
