@@ -115,7 +115,7 @@ def _parts(value: list[Any]) -> list[TextPart | ImagePart]:
     for item in value:
         part = _object(item, "content part must be a JSON object")
         kind = part.get("type")
-        if kind not in _PART_KEYS:
+        if not isinstance(kind, str) or kind not in _PART_KEYS:
             raise invalid_request("content part type must be text or image")
         _only(part, _PART_KEYS[kind], f"{kind} part")
         if kind == "text":
@@ -233,7 +233,7 @@ def _reasoning(value: object) -> ReasoningOptions | None:
     options = _object(value, "reasoning must be a JSON object")
     _only(options, _REASONING_KEYS, "reasoning")
     effort = options.get("effort")
-    if effort is not None and effort not in _EFFORTS:
+    if effort is not None and (not isinstance(effort, str) or effort not in _EFFORTS):
         raise invalid_request("reasoning effort must be low, medium, or high")
     budget = options.get("budget_tokens")
     tokens = None
