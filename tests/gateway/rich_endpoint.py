@@ -127,8 +127,8 @@ class RichDriver:
 
 
 class RichFactory:
-    api_version: ClassVar[int] = DRIVER_API_VERSION
-    descriptor_type = RichDescriptor
+    api_version: int = DRIVER_API_VERSION
+    descriptor_type: type[Descriptor] = RichDescriptor
 
     def __init__(self) -> None:
         self.opened: list[RichDriver] = []
