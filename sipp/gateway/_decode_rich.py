@@ -242,7 +242,7 @@ def _reasoning(value: object) -> ReasoningOptions | None:
         if number is None or not number.is_integer() or not 1 <= number <= _U32_MAX:
             raise invalid_request("reasoning budget_tokens must be a positive u32 integer")
         tokens = int(number)
-    return ReasoningOptions(effort=effort, budget_tokens=tokens)
+    return ReasoningOptions(effort=effort, budget_tokens=tokens)  # type: ignore[arg-type]
 
 
 def decode_rich_fields(body: dict[str, Any]) -> dict[str, Any]:
