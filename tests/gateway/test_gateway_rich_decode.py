@@ -374,7 +374,7 @@ def test_hostile_chat_bodies_decode_or_are_refused(body: dict[str, Any]) -> None
     assert (refusal.code, refusal.status, bool(refusal.message)) == ("invalid_request", 400, True)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.fixed_dictionaries({"model": st.just("m"), "input": st.lists(json_values) | json_values}))
 def test_hostile_embed_bodies_decode_or_are_refused(body: dict[str, Any]) -> None:
     try:

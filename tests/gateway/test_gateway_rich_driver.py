@@ -296,7 +296,7 @@ async def test_the_read_after_done_is_bounded_in_time() -> None:
         assert (await client.query("Hi", endpoint="gw", emit_tokens=True)).text == "a"
         elapsed = time.monotonic() - started
         await client.query("Hi", endpoint="gw", emit_tokens=True)
-    assert 0.9 < elapsed < 2.5  # sipp.http.DRAIN_MAX_SECONDS, then the connection is dropped
+    assert 0.9 < elapsed < 5  # DRAIN_MAX_SECONDS (1 s), far below the 30 s silence
     assert len(connections) == 2
 
 
