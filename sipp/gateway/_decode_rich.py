@@ -18,6 +18,7 @@ import binascii
 from typing import Any, Final
 
 from .._chat import ChatMessage, ImagePart, ReasoningOptions, TextPart, Tool, ToolCall
+from .._models import ChatRequest, QueryRequest
 from ._profile import finite_number, invalid_request, is_blank
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "decode_embed_inputs",
     "decode_message",
     "decode_rich_fields",
+    "uses_extension",
 ]
 
 #: The extension's top-level keys of query and chat bodies (typed, never passed through).
@@ -275,3 +277,28 @@ def decode_embed_inputs(value: object) -> str | list[str]:
     if not isinstance(value, str) or is_blank(value):
         raise invalid_request("input is required")
     return value
+
+
+def uses_extension(request: object) -> bool:
+    """Whether a text request uses any field of the extension (and so may get its events).
+
+    The original profile's readers treat an unknown SSE event as an error, so
+    ``reasoning`` and ``tool_call`` events go only to requests that asked for
+    something of the extension: a client that sent none of its fields may be
+    one that knows none of its events.
+    """
+    if not isinstance(request, (QueryRequest, ChatRequest)):
+        return False
+    if (
+        request.tools is not None
+        or request.tool_choice is not None
+        or request.output_schema is not None
+        or request.reasoning is not None
+    ):
+        return True
+    if isinstance(request, ChatRequest):
+        return any(
+            not isinstance(m.content, str) or m.tool_calls or m.role == "tool"
+            for m in request.messages
+        )
+    return False

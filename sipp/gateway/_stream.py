@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Final
 
 import anyio
 
+from ._decode_rich import uses_extension
 from ._events import (
     done_frame,
     error_frame,
@@ -52,11 +53,16 @@ _HEADERS: Final = [
 class GatewayStreamResponse:
     """A streaming text run, as an ASGI application speaking the profile's SSE."""
 
-    __slots__ = ("run", "status")
+    __slots__ = ("extension", "run", "status")
 
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: Run, *, extension: bool | None = None) -> None:
         self.run = run
         self.status = 200
+        if extension is None:
+            extension = uses_extension(run._state.request)
+        #: Whether the run's request used the rich-chat extension: only then are
+        #: ``reasoning`` and ``tool_call`` events sent (others get the text alone).
+        self.extension = extension
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = request_id_from_scope(scope).encode("latin-1")
@@ -103,10 +109,13 @@ class GatewayStreamResponse:
         )
         frame = b""
         try:
+            extension = self.extension
             if first is not None:
-                await _body(send, batch_frames(first))
+                await _body(send, batch_frames(first, extension=extension))
                 async for batch in tokens:
-                    await _body(send, batch_frames(batch))
+                    frames = batch_frames(batch, extension=extension)
+                    if frames:
+                        await _body(send, frames)
             response = await self.run
             usage = _usage(response.usage)
             frame = (usage_frame(usage) if usage else b"") + done_frame(response.finish_reason)
@@ -116,7 +125,7 @@ class GatewayStreamResponse:
         await send({"type": "http.response.body", "body": frame, "more_body": False})
 
 
-def batch_frames(batch: TokenBatch) -> bytes:
+def batch_frames(batch: TokenBatch, *, extension: bool = True) -> bytes:
     """The frames of one token batch, in model order.
 
     A plain batch is one ``token`` frame, as in the original profile (even
@@ -124,10 +133,13 @@ def batch_frames(batch: TokenBatch) -> bytes:
     or tool-call pieces writes them as ``reasoning`` and ``tool_call`` frames
     around its text: reasoning comes before the answer and calls after it,
     which is the order models produce them in when the channel merged them
-    into one batch.
+    into one batch. With ``extension=False`` (a request that used none of the
+    extension) those pieces are left out and only the text is sent.
     """
     if not batch.reasoning and not batch.tool_calls:
         return token_frame(batch.text, batch.sequence_start)
+    if not extension:
+        return token_frame(batch.text, batch.sequence_start) if batch.text else b""
     frames = []
     if batch.reasoning:
         frames.append(reasoning_frame(batch.reasoning, batch.sequence_start))
@@ -145,9 +157,14 @@ async def _noop_receive() -> dict[str, str]:
     return {"type": "http.request"}
 
 
-def gateway_text_stream_response(run: Run) -> GatewayStreamResponse:
+def gateway_text_stream_response(
+    run: Run, *, extension: bool | None = None
+) -> GatewayStreamResponse:
     """Stream ``run`` (started with ``emit_tokens=True``) as the profile's SSE response.
 
     Cancels the run with ``client_disconnected`` the moment the HTTP client leaves.
+    ``reasoning`` and ``tool_call`` events are sent only when the run's request
+    used the rich-chat extension (``extension=None``, the default), or as
+    ``extension`` says.
     """
-    return GatewayStreamResponse(run)
+    return GatewayStreamResponse(run, extension=extension)

@@ -385,3 +385,33 @@ def test_hostile_embed_bodies_decode_or_are_refused(body: dict[str, Any]) -> Non
         assert decoded.request.inputs
         return
     assert (refusal.code, refusal.status) == ("invalid_request", 400)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        pytest.param({"model": "m", "messages": [USER]}, False, id="plain"),
+        pytest.param(chat(tools=[{"name": "f"}]), True, id="tools"),
+        pytest.param(chat(tool_choice="none"), True, id="tool_choice"),
+        pytest.param(chat(output_schema={}), True, id="output_schema"),
+        pytest.param(chat(reasoning={}), True, id="reasoning"),
+        pytest.param(
+            {
+                "model": "m",
+                "messages": [{"role": "user", "content": [{"type": "text", "text": "x"}]}],
+            },
+            True,
+            id="parts",
+        ),
+        pytest.param(
+            {"model": "m", "messages": [{"role": "tool", "content": "x", "tool_call_id": "c"}]},
+            True,
+            id="tool-turn",
+        ),
+    ],
+)
+def test_which_requests_use_the_extension(body: dict[str, Any], expected: bool) -> None:
+    from sipp.gateway._decode_rich import uses_extension
+
+    assert uses_extension(decode_gateway_chat_body(body).request) is expected
+    assert uses_extension(EmbedRequest(input=["a"])) is False

@@ -78,6 +78,9 @@ def test_a_mixed_batch_is_reasoning_then_text_then_calls() -> None:
         reasoning_frame("hm", 4) + token_frame("ok", 4) + tool_call_frame(call)
     )
     assert batch_frames(_batch("", "hm")) == reasoning_frame("hm", 4)
+    # Outside the extension only the text goes out.
+    assert batch_frames(_batch("ok", "hm", (call,)), extension=False) == token_frame("ok", 4)
+    assert batch_frames(_batch("", "hm"), extension=False) == b""
 
 
 def test_a_plain_text_answer_keeps_its_bytes() -> None:
@@ -199,7 +202,12 @@ def _events(body: bytes) -> list[tuple[str, Any]]:
 async def test_stream_writes_the_extension_events_in_model_order(rich: Any) -> None:
     async with SippClient() as client:
         await client.add("r", {"kind": "rich"})
-        run = client.chat([{"role": "user", "content": "Hi"}], endpoint="r", emit_tokens=True)
+        run = client.chat(
+            [{"role": "user", "content": "Hi"}],
+            endpoint="r",
+            emit_tokens=True,
+            tools=[sipp.Tool(name="lookup"), sipp.Tool(name="clock")],
+        )
         recorder = Recorder()
         await gateway_text_stream_response(run)(
             {"type": "http", "headers": []}, recorder.receive, recorder.send
@@ -229,6 +237,22 @@ async def test_stream_writes_the_extension_events_in_model_order(rich: Any) -> N
     ]
     sequences = [d["sequence"] for n, d in events if n in ("reasoning", "token")]
     assert sequences == sorted(sequences)
+
+
+@pytest.mark.anyio
+async def test_a_request_without_extension_fields_gets_no_extension_events(rich: Any) -> None:
+    # The original's readers fail on an unknown event: a client that asked for
+    # nothing of the extension may be one of them, so it gets the text alone.
+    async with SippClient() as client:
+        await client.add("r", {"kind": "rich"})
+        run = client.chat([{"role": "user", "content": "Hi"}], endpoint="r", emit_tokens=True)
+        recorder = Recorder()
+        await gateway_text_stream_response(run)(
+            {"type": "http", "headers": []}, recorder.receive, recorder.send
+        )
+    events = _events(b"".join(m.get("body", b"") for m in recorder.messages[1:]))
+    assert {name for name, _ in events} == {"token", "usage", "done"}
+    assert "".join(d["text"] for n, d in events if n == "token") == "Calling tools."
 
 
 # -- upstream failures under the profile's codes ----------------------------------
