@@ -84,7 +84,8 @@ def create_app(descriptor: Mapping[str, Any], *, target: str = PUBLIC_TARGET) ->
             decoded = decode_gateway_embed_body(await read_json(request))
             check_target(decoded.target)
             response = await client.embed(decoded.request, endpoint="upstream")
-            return json_response(gateway_embedding_response_body(decoded.target, response))
+            body = gateway_embedding_response_body(decoded.target, response, batch=decoded.batch)
+            return json_response(body)
         except Exception as error:
             return error_response(error)
 

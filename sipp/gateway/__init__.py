@@ -11,6 +11,10 @@ adapters: every response object here is a plain ASGI application, and
 * streaming: :func:`gateway_text_stream_response` (SSE; cancels the run with
   ``client_disconnected`` when the client leaves);
 * errors: :class:`GatewayProfileError`, :func:`gateway_error_response`;
+* the rich-chat extension (content parts, tool turns, ``tools``,
+  ``tool_choice``, ``output_schema``, ``reasoning``, array embed ``input``;
+  ``reasoning`` and ``tool_call`` SSE events) is handled by all of the above,
+  and only requests that use it see any of it;
 * wire codec: :func:`parse_json_body`, :func:`encode_json`, the SSE frame
   writers and :class:`GatewayEventReader` (used by the gateway client driver).
 """
@@ -27,13 +31,17 @@ from ._events import (
     GatewayDone,
     GatewayEvent,
     GatewayEventReader,
+    GatewayReasoning,
     GatewayStreamError,
     GatewayStreamViolation,
     GatewayToken,
+    GatewayToolCall,
     GatewayUsage,
     done_frame,
     error_frame,
+    reasoning_frame,
     token_frame,
+    tool_call_frame,
     usage_frame,
 )
 from ._profile import JS_WHITESPACE, GatewayProfileError, encode_json, parse_json_body
@@ -59,8 +67,10 @@ __all__ = [
     "GatewayProfileError",
     "GatewayStreamError",
     "GatewayStreamResponse",
+    "GatewayReasoning",
     "GatewayStreamViolation",
     "GatewayToken",
+    "GatewayToolCall",
     "GatewayUsage",
     "decode_gateway_chat_body",
     "decode_gateway_embed_body",
@@ -75,6 +85,8 @@ __all__ = [
     "gateway_text_stream_response",
     "parse_json_body",
     "read_json_body",
+    "reasoning_frame",
     "token_frame",
+    "tool_call_frame",
     "usage_frame",
 ]

@@ -7,10 +7,15 @@ message the profile prescribes. Fields are checked in the same order as the
 original implementation, so a body with several faults gets the same message
 from every implementation.
 
-Pass-through keys (anything the profile does not type) become
-``endpoint_options``. One exception: an integer ``seed``, which this SDK types,
-is decoded into the typed ``seed`` field so the request is accepted by every
-kind of endpoint and re-encoded to the same bytes.
+Pass-through keys (anything the profile does not type) become the request's
+``options`` (the gateway driver's ``endpoint_options``). The rich-chat
+extension's fields (content parts, tool turns, ``tools``, ``tool_choice``,
+``output_schema``, ``reasoning``, an array ``input``) are decoded by
+:mod:`._decode_rich`; a body without them decodes exactly as before.
+
+One exception to pass-through: an integer ``seed``, which this SDK types, is
+decoded into the typed ``seed`` field so the request is accepted by every kind
+of endpoint and re-encoded to the same bytes.
 """
 
 from __future__ import annotations
@@ -21,6 +26,13 @@ import msgspec
 
 from .._chat import ChatMessage
 from .._models import ChatRequest, EmbedRequest, QueryRequest
+from ._decode_rich import (
+    RICH_TEXT_KEYS,
+    check_json_compatible,
+    decode_embed_inputs,
+    decode_message,
+    decode_rich_fields,
+)
 from ._profile import finite_number, invalid_request, is_blank
 
 __all__ = [
@@ -32,12 +44,13 @@ __all__ = [
     "decode_gateway_query_body",
 ]
 
-_TEXT_TYPED: Final = frozenset(
-    {"model", "prompt", "messages", "max_tokens", "temperature", "top_p", "stop", "stream"}
+_TEXT_TYPED: Final = (
+    frozenset({"model", "prompt", "messages", "max_tokens", "temperature", "top_p", "stop"})
+    | frozenset({"stream"})
+    | RICH_TEXT_KEYS
 )
 _EMBED_TYPED: Final = frozenset({"model", "input"})
 _U32_MAX: Final = 0xFFFFFFFF
-_ROLES: Final = frozenset({"system", "user", "assistant"})
 
 
 class DecodedQuery(msgspec.Struct, frozen=True, kw_only=True):
@@ -58,6 +71,11 @@ class DecodedEmbed(msgspec.Struct, frozen=True, kw_only=True):
     target: str
     stream: bool
     request: EmbedRequest
+
+    @property
+    def batch(self) -> bool:
+        """Whether ``input`` was an array: answer with ``embeddings`` (pass it as ``batch=``)."""
+        return isinstance(self.request.input, list)
 
 
 def _object(value: object) -> dict[str, Any]:
@@ -120,35 +138,11 @@ def _stop(value: object) -> list[str] | None:
     return list(value)
 
 
-def _check_json_compatible(value: object, key: str) -> None:
-    """Refuse a non-finite number (or a non-JSON value) anywhere inside ``value``.
-
-    Iterative, in document order, so the message names the innermost key that
-    holds the first offending value, and deep nesting cannot overflow the stack.
-    """
-    pending: list[tuple[object, str]] = [(value, key)]
-    while pending:
-        item, name = pending.pop()
-        if item is None or isinstance(item, (str, bool)):
-            continue
-        if isinstance(item, (int, float)):
-            if finite_number(item) is None:
-                raise invalid_request(f"{name} must be JSON-compatible")
-        elif isinstance(item, (list, tuple)):
-            pending.extend((child, name) for child in reversed(item))
-        elif isinstance(item, dict):
-            if not all(isinstance(child_key, str) for child_key in item):
-                raise invalid_request(f"{name} must be JSON-compatible")
-            pending.extend((child, child_key) for child_key, child in reversed(item.items()))
-        else:
-            raise invalid_request(f"{name} must be JSON-compatible")
-
-
 def _pass_through(body: dict[str, Any], typed: frozenset[str]) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for key, value in body.items():
         if key not in typed:
-            _check_json_compatible(value, key)
+            check_json_compatible(value, key)
             options[key] = value
     return options
 
@@ -169,6 +163,7 @@ def _text_fields(body: dict[str, Any], stream: bool) -> dict[str, Any]:
         "top_p": _top_p(body.get("top_p")),
         "stop": _stop(body.get("stop")),
     }
+    fields.update(decode_rich_fields(body))
     options = _pass_through(body, _TEXT_TYPED)
     fields["seed"] = _seed(options)
     fields["options"] = options or None
@@ -189,14 +184,7 @@ def decode_gateway_query_body(body: object) -> DecodedQuery:
 def _messages(value: object) -> list[ChatMessage]:
     if not isinstance(value, list) or not value:
         raise invalid_request("messages are required")
-    messages = []
-    for item in value:
-        message = _object(item)
-        role = message.get("role")
-        if not isinstance(role, str) or role not in _ROLES:
-            raise invalid_request("message role must be system, user, or assistant")
-        messages.append(ChatMessage(role=role, content=_required_string(message, "content")))  # type: ignore[arg-type]
-    return messages
+    return [decode_message(_object(item)) for item in value]
 
 
 def decode_gateway_chat_body(body: object) -> DecodedChat:
@@ -213,7 +201,7 @@ def decode_gateway_embed_body(body: object) -> DecodedEmbed:
     """Decode a parsed ``POST /v1/embed`` body. ``stream`` is not typed here: it passes through."""
     value = _object(body)
     target = _required_string(value, "model")
-    text = _required_string(value, "input")
+    inputs = decode_embed_inputs(value.get("input"))
     options = _pass_through(value, _EMBED_TYPED)
-    request = EmbedRequest(input=text, options=options or None)
+    request = EmbedRequest(input=inputs, options=options or None)
     return DecodedEmbed(target=target, stream=False, request=request)

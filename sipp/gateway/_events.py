@@ -1,7 +1,8 @@
 """The profile's SSE events, both ways, sans-I/O.
 
 Writing: :func:`token_frame`, :func:`usage_frame`, :func:`done_frame` and
-:func:`error_frame` return the exact bytes of one frame,
+:func:`error_frame` (and the rich-chat extension's :func:`reasoning_frame` and
+:func:`tool_call_frame`) return the exact bytes of one frame,
 ``event: <name>\\ndata: <compact JSON>\\n\\n``.
 
 Reading: :class:`GatewayEventReader` takes the events an SSE decoder
@@ -10,6 +11,8 @@ literal transition table::
 
     state      event        ->  state      yields
     open       token        ->  open       GatewayToken
+    open       reasoning    ->  open       GatewayReasoning   (extension)
+    open       tool_call    ->  open       GatewayToolCall    (extension)
     open       usage        ->  open       GatewayUsage
     open       done         ->  done       GatewayDone
     open       error        ->  failed     GatewayStreamError
@@ -28,7 +31,9 @@ from typing import Final, Literal, Protocol
 
 import msgspec
 
+from .._chat import ToolCallDelta
 from ._profile import encode_json
+from ._responses import tool_call_body
 
 __all__ = [
     "GatewayDone",
@@ -36,11 +41,15 @@ __all__ = [
     "GatewayEventReader",
     "GatewayStreamError",
     "GatewayStreamViolation",
+    "GatewayReasoning",
     "GatewayToken",
+    "GatewayToolCall",
     "GatewayUsage",
     "done_frame",
     "error_frame",
+    "reasoning_frame",
     "token_frame",
+    "tool_call_frame",
     "usage_frame",
 ]
 
@@ -51,6 +60,15 @@ def _frame(name: bytes, data: object) -> bytes:
 
 def token_frame(text: str, sequence: int) -> bytes:
     return _frame(b"token", {"text": text, "sequence": sequence})
+
+
+def reasoning_frame(text: str, sequence: int) -> bytes:
+    return _frame(b"reasoning", {"text": text, "sequence": sequence})
+
+
+def tool_call_frame(delta: ToolCallDelta) -> bytes:
+    """One piece of a streamed tool call; ``id``/``name`` only when the piece has them."""
+    return _frame(b"tool_call", tool_call_body(delta))
 
 
 def usage_frame(usage: dict[str, int]) -> bytes:
@@ -73,10 +91,29 @@ class GatewayToken(msgspec.Struct, frozen=True, kw_only=True):
     sequence: int | None = None
 
 
+class GatewayReasoning(msgspec.Struct, frozen=True, kw_only=True):
+    """Reasoning text, apart from the answer (the rich-chat extension)."""
+
+    text: str
+    sequence: int | None = None
+
+
+class GatewayToolCall(msgspec.Struct, frozen=True, kw_only=True):
+    """A piece of tool call ``index`` (the rich-chat extension)."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
 class GatewayUsage(msgspec.Struct, frozen=True, kw_only=True):
     input_tokens: int | None = None
     output_tokens: int | None = None
     total_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
 
 
 class GatewayDone(msgspec.Struct, frozen=True, kw_only=True):
@@ -99,7 +136,14 @@ class GatewayStreamError(msgspec.Struct, frozen=True, kw_only=True):
     message: str
 
 
-GatewayEvent = GatewayToken | GatewayUsage | GatewayDone | GatewayStreamError
+GatewayEvent = (
+    GatewayToken
+    | GatewayReasoning
+    | GatewayToolCall
+    | GatewayUsage
+    | GatewayDone
+    | GatewayStreamError
+)
 
 
 class GatewayStreamViolation(ValueError):
@@ -115,6 +159,8 @@ class _SSEEventLike(Protocol):
 
 
 _token_decoder: Final = msgspec.json.Decoder(GatewayToken)
+_reasoning_decoder: Final = msgspec.json.Decoder(GatewayReasoning)
+_tool_call_decoder: Final = msgspec.json.Decoder(GatewayToolCall)
 _usage_decoder: Final = msgspec.json.Decoder(GatewayUsage)
 _done_decoder: Final = msgspec.json.Decoder(GatewayDone)
 _error_decoder: Final = msgspec.json.Decoder(_ErrorEnvelope)
@@ -139,6 +185,13 @@ class GatewayEventReader:
         try:
             if name == "token":
                 return _token_decoder.decode(data)
+            if name == "reasoning":
+                return _reasoning_decoder.decode(data)
+            if name == "tool_call":
+                call = _tool_call_decoder.decode(data)
+                if call.index < 0:
+                    raise GatewayStreamViolation("tool_call event with a negative index")
+                return call
             if name == "usage":
                 return _usage_decoder.decode(data)
             if name == "done":

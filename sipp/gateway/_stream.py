@@ -4,7 +4,8 @@ The response is an ASGI application (Starlette routes may return it as is;
 :mod:`sipp.gateway.starlette` wraps it for FastAPI). It runs two tasks, and
 whichever finishes first cancels the other (Starlette's disconnect race):
 
-* the *writer* sends ``token`` frames as batches arrive, then ``usage`` and
+* the *writer* sends ``token`` frames as batches arrive (with the extension's
+  ``reasoning`` and ``tool_call`` frames when the run produces them), then ``usage`` and
   ``done`` (or one ``error`` frame when the run fails after the stream began);
 * the *watcher* reads ASGI ``receive`` and, on ``http.disconnect``, cancels
   the run with reason ``client_disconnected`` at once (which closes the
@@ -24,7 +25,15 @@ from typing import TYPE_CHECKING, Final
 
 import anyio
 
-from ._events import done_frame, error_frame, token_frame, usage_frame
+from ._decode_rich import uses_extension
+from ._events import (
+    done_frame,
+    error_frame,
+    reasoning_frame,
+    token_frame,
+    tool_call_frame,
+    usage_frame,
+)
 from ._responses import _usage, gateway_error_response, request_id_from_scope
 
 if TYPE_CHECKING:
@@ -44,11 +53,16 @@ _HEADERS: Final = [
 class GatewayStreamResponse:
     """A streaming text run, as an ASGI application speaking the profile's SSE."""
 
-    __slots__ = ("run", "status")
+    __slots__ = ("extension", "run", "status")
 
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: Run, *, extension: bool | None = None) -> None:
         self.run = run
         self.status = 200
+        if extension is None:
+            extension = uses_extension(run._state.request)
+        #: Whether the run's request used the rich-chat extension: only then are
+        #: ``reasoning`` and ``tool_call`` events sent (others get the text alone).
+        self.extension = extension
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = request_id_from_scope(scope).encode("latin-1")
@@ -95,10 +109,13 @@ class GatewayStreamResponse:
         )
         frame = b""
         try:
+            extension = self.extension
             if first is not None:
-                await _body(send, token_frame(first.text, first.sequence_start))
+                await _body(send, batch_frames(first, extension=extension))
                 async for batch in tokens:
-                    await _body(send, token_frame(batch.text, batch.sequence_start))
+                    frames = batch_frames(batch, extension=extension)
+                    if frames:
+                        await _body(send, frames)
             response = await self.run
             usage = _usage(response.usage)
             frame = (usage_frame(usage) if usage else b"") + done_frame(response.finish_reason)
@@ -106,6 +123,30 @@ class GatewayStreamResponse:
             envelope = gateway_error_response(error).body["error"]
             frame = error_frame(envelope["code"], envelope["message"])
         await send({"type": "http.response.body", "body": frame, "more_body": False})
+
+
+def batch_frames(batch: TokenBatch, *, extension: bool = True) -> bytes:
+    """The frames of one token batch, in model order.
+
+    A plain batch is one ``token`` frame, as in the original profile (even
+    when its text is empty). A batch that carries the extension's reasoning
+    or tool-call pieces writes them as ``reasoning`` and ``tool_call`` frames
+    around its text: reasoning comes before the answer and calls after it,
+    which is the order models produce them in when the channel merged them
+    into one batch. With ``extension=False`` (a request that used none of the
+    extension) those pieces are left out and only the text is sent.
+    """
+    if not batch.reasoning and not batch.tool_calls:
+        return token_frame(batch.text, batch.sequence_start)
+    if not extension:
+        return token_frame(batch.text, batch.sequence_start) if batch.text else b""
+    frames = []
+    if batch.reasoning:
+        frames.append(reasoning_frame(batch.reasoning, batch.sequence_start))
+    if batch.text:
+        frames.append(token_frame(batch.text, batch.sequence_start))
+    frames.extend(tool_call_frame(delta) for delta in batch.tool_calls)
+    return b"".join(frames)
 
 
 async def _body(send: Send, frame: bytes) -> None:
@@ -116,9 +157,14 @@ async def _noop_receive() -> dict[str, str]:
     return {"type": "http.request"}
 
 
-def gateway_text_stream_response(run: Run) -> GatewayStreamResponse:
+def gateway_text_stream_response(
+    run: Run, *, extension: bool | None = None
+) -> GatewayStreamResponse:
     """Stream ``run`` (started with ``emit_tokens=True``) as the profile's SSE response.
 
     Cancels the run with ``client_disconnected`` the moment the HTTP client leaves.
+    ``reasoning`` and ``tool_call`` events are sent only when the run's request
+    used the rich-chat extension (``extension=None``, the default), or as
+    ``extension`` says.
     """
-    return GatewayStreamResponse(run)
+    return GatewayStreamResponse(run, extension=extension)

@@ -93,19 +93,33 @@ class EventStream:
 
     async def drain(
         self, *, max_bytes: int = DRAIN_MAX_BYTES, max_seconds: float = DRAIN_MAX_SECONDS
-    ) -> None:
-        """Read the rest of the body (bounded) and close; the connection is then reusable."""
+    ) -> list[SSEEvent]:
+        """Read the rest of the body (bounded) and close; the connection is then reusable.
+
+        Returns the events the rest held, so a driver whose protocol forbids
+        events after its terminal one can tell, whatever the packet
+        boundaries were (most bodies end right after it: an empty list). Past
+        either bound reading stops and the connection is closed instead.
+        """
+        events: list[SSEEvent] = []
+        decoder: SSEDecoder | None = self._decoder
         try:
             received = 0
             with anyio.move_on_after(max_seconds):
                 async for chunk in self._chunks:
                     received += len(chunk)
+                    if decoder is not None:
+                        try:
+                            events.extend(decoder.feed(chunk))
+                        except SSEError:
+                            decoder = None  # garbage: nothing more to decode, still drain
                     if received > max_bytes:
                         break
         except httpx.HTTPError:
             pass  # the answer is complete; a broken tail only costs the connection
         finally:
             await self.aclose()
+        return events
 
     async def aclose(self) -> None:
         """Close the response now (an unread rest of the body drops the connection)."""

@@ -8,6 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sipp import ToolCallDelta
 from sipp.gateway import (
     DecodedChat,
     DecodedEmbed,
@@ -21,7 +22,9 @@ from sipp.gateway import (
     done_frame,
     error_frame,
     parse_json_body,
+    reasoning_frame,
     token_frame,
+    tool_call_frame,
     usage_frame,
 )
 from sipp.http import SSEDecoder
@@ -76,6 +79,17 @@ def test_parsing_arbitrary_bytes_never_crashes(raw: bytes) -> None:
 frames = st.lists(
     st.one_of(
         st.builds(token_frame, st.text(), st.integers(0, 10**6)),
+        st.builds(reasoning_frame, st.text(), st.integers(0, 10**6)),
+        st.builds(
+            tool_call_frame,
+            st.builds(
+                ToolCallDelta,
+                index=st.integers(0, 5),
+                id=st.none() | st.text(max_size=5),
+                name=st.none() | st.text(max_size=5),
+                arguments=st.text(max_size=10),
+            ),
+        ),
         st.builds(usage_frame, st.fixed_dictionaries({"input_tokens": st.integers(0, 99)})),
         st.just(b": keep-alive\n\n"),
         st.just(b"data: [DONE]\n\n"),
@@ -83,7 +97,14 @@ frames = st.lists(
     max_size=8,
 ).flatmap(
     lambda body: st.sampled_from(
-        [done_frame("stop"), error_frame("execution", "x"), b"", b"event: other\ndata: {}\n\n"]
+        [
+            done_frame("stop"),
+            error_frame("execution", "x"),
+            b"",
+            b"event: other\ndata: {}\n\n",
+            done_frame("stop") + token_frame("late", 9),  # events after done: a violation
+            done_frame("tool_calls") + tool_call_frame(ToolCallDelta(index=0, arguments="}")),
+        ]
     ).map(lambda tail: b"".join(body) + tail)
 )
 

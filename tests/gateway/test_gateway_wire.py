@@ -130,10 +130,10 @@ class Coded(Exception):
         ),
         pytest.param(
             sipp.upstream_error("gateway", "authorization", "no", status=403, code="authorization"),
-            403,
-            "authorization",
+            502,
+            "execution",
             "no",
-            id="gateway-upstream",
+            id="gateway-upstream-credentials",
         ),
         pytest.param(
             sipp.RunCancelled("server_shutdown"),

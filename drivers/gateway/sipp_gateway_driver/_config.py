@@ -6,16 +6,19 @@ with ``ConfigurationError``. Secrets never reach a message or a ``repr``.
 
 from __future__ import annotations
 
+import base64
 import inspect
 from collections.abc import Mapping
 from typing import Any, Final
 
 from sipp import (
     Authentication,
+    ChatMessage,
     ChatRequest,
     ConfigurationError,
     EmbedRequest,
     GatewayDescriptor,
+    ImagePart,
     InvalidRequestError,
     QueryRequest,
     upstream_error,
@@ -37,6 +40,11 @@ TYPED_BODY_KEYS: Final = frozenset(
         "stop",
         "seed",
         "stream",
+        # The rich-chat extension.
+        "tools",
+        "tool_choice",
+        "output_schema",
+        "reasoning",
     }
 )
 
@@ -148,11 +156,12 @@ def build_body(
         if isinstance(request, QueryRequest):
             body["prompt"] = request.prompt
         else:
-            body["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
+            body["messages"] = [_message(m) for m in request.messages]
         for name in ("max_tokens", "temperature", "top_p", "stop", "seed"):
             value = getattr(request, name)
             if value is not None:
                 body[name] = value
+        _rich_fields(body, request)
         if stream:
             body["stream"] = True
     extras = request.options
@@ -169,3 +178,55 @@ def build_body(
     if extras:
         body.update(extras)
     return body
+
+
+def _part(part: object) -> dict[str, Any]:
+    if isinstance(part, ImagePart):
+        if part.data is not None:
+            data = base64.b64encode(part.data).decode("ascii")
+            return {"type": "image", "data": data, "media_type": part.media_type}
+        image: dict[str, Any] = {"type": "image", "url": part.url}
+        if part.media_type is not None:
+            image["media_type"] = part.media_type
+        return image
+    return {"type": "text", "text": part.text}  # type: ignore[attr-defined]
+
+
+def _message(message: ChatMessage) -> dict[str, Any]:
+    """A message on the wire; a plain ``{role, content}`` one exactly as the original sends it."""
+    content = message.content
+    body: dict[str, Any] = {
+        "role": message.role,
+        "content": content if isinstance(content, str) else [_part(p) for p in content],
+    }
+    if message.tool_calls:
+        body["tool_calls"] = [
+            {"id": call.id, "name": call.name, "arguments": call.arguments}
+            for call in message.tool_calls
+        ]
+    if message.role == "tool":
+        body["tool_call_id"] = message.tool_call_id
+    return body
+
+
+def _rich_fields(body: dict[str, Any], request: QueryRequest | ChatRequest) -> None:
+    """The extension's top-level fields, each only when the request uses it."""
+    if request.tools:
+        body["tools"] = [
+            {"name": tool.name, "description": tool.description, "parameters": tool.parameters}
+            for tool in request.tools
+        ]
+    if request.tool_choice is not None:
+        body["tool_choice"] = request.tool_choice
+    if request.output_schema is not None:
+        body["output_schema"] = request.output_schema
+    reasoning = request.reasoning
+    if reasoning is not None:
+        body["reasoning"] = {
+            key: value
+            for key, value in (
+                ("effort", reasoning.effort),
+                ("budget_tokens", reasoning.budget_tokens),
+            )
+            if value is not None
+        }

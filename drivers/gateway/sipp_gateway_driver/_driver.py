@@ -42,9 +42,11 @@ from sipp.driver import (
 from sipp.gateway import (
     GatewayDone,
     GatewayEventReader,
+    GatewayReasoning,
     GatewayStreamError,
     GatewayStreamViolation,
     GatewayToken,
+    GatewayToolCall,
     GatewayUsage,
     encode_json,
 )
@@ -73,6 +75,15 @@ class _Usage(msgspec.Struct, frozen=True):
     input_tokens: int | None = None
     output_tokens: int | None = None
     total_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+
+
+class _ToolCall(msgspec.Struct, frozen=True):
+    id: str
+    name: str
+    arguments: str = "{}"
 
 
 class _TextAnswer(msgspec.Struct, frozen=True):
@@ -80,10 +91,14 @@ class _TextAnswer(msgspec.Struct, frozen=True):
     finish_reason: str = "stop"
     id: str | None = None
     usage: _Usage | None = None
+    # The rich-chat extension.
+    reasoning: str | None = None
+    tool_calls: list[_ToolCall] | None = None
 
 
 class _EmbedAnswer(msgspec.Struct, frozen=True):
-    embedding: list[float]
+    embedding: list[float] | None = None
+    embeddings: list[list[float]] | None = None
     id: str | None = None
     usage: _Usage | None = None
 
@@ -99,11 +114,16 @@ def _usage(usage: _Usage | GatewayUsage | None) -> Usage:
         input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens,
         total_tokens=usage.total_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        cache_read_tokens=usage.cache_read_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
     )
 
 
-def _finish(reason: str) -> Literal["stop", "length"]:
-    return "length" if reason == "length" else "stop"
+def _finish(reason: str) -> Literal["stop", "length", "tool_calls"]:
+    if reason in ("length", "tool_calls"):
+        return reason  # type: ignore[return-value]
+    return "stop"
 
 
 async def _read_all(response: httpx.Response, limit: int) -> bytes:
@@ -121,6 +141,9 @@ async def _read_all(response: httpx.Response, limit: int) -> bytes:
 class GatewayDriver:
     """One opened ``kind: "gateway"`` endpoint."""
 
+    #: Free-form per-request options, sent as top-level body keys (never a typed one).
+    options_type: ClassVar[type] = dict
+    options_keyword: ClassVar[str] = "endpoint_options"
     capabilities: Capabilities
     timeouts: Timeouts
     retries: int
@@ -133,8 +156,18 @@ class GatewayDriver:
         self._urls = route_urls(descriptor, where)
         self._auth = Auth(descriptor.authentication, where)
         self._options = check_options(descriptor.protocol_options, where)
+        # Everything the extension carries: the gateway refuses what its target cannot do.
         self.capabilities = Capabilities(
-            query=True, chat=True, embed=True, streaming=True, usage=True, extras="endpoint_options"
+            query=True,
+            chat=True,
+            embed=True,
+            streaming=True,
+            usage=True,
+            tools=True,
+            structured_output=True,
+            vision=True,
+            reasoning=True,
+            embed_batch=True,
         )
         self.timeouts = Timeouts.of(descriptor.timeout) or Timeouts()
         self.retries = descriptor.retries if descriptor.retries is not None else DEFAULT_RETRIES
@@ -165,9 +198,13 @@ class GatewayDriver:
             answer = _embed_decoder.decode(data)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise ProtocolError(f"gateway sent a malformed embedding answer: {exc}") from exc
-        return EmbeddingResult(
-            values=answer.embedding, usage=_usage(answer.usage), response_id=answer.id
-        )
+        # An array input is answered with ``embeddings``; the core checks one per input.
+        vectors = answer.embeddings
+        if vectors is None:
+            if answer.embedding is None:
+                raise ProtocolError("gateway sent an embedding answer without embedding(s)")
+            vectors = [answer.embedding]
+        return EmbeddingResult(vectors=vectors, usage=_usage(answer.usage), response_id=answer.id)
 
     async def _text(
         self, operation: str, request: QueryRequest | ChatRequest, call: Call
@@ -185,8 +222,13 @@ class GatewayDriver:
             answer = _text_decoder.decode(data)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise ProtocolError(f"gateway sent a malformed answer: {exc}") from exc
+        # A whole answer, in the order a model produces it: thinking, text, calls.
+        if answer.reasoning:
+            await call.emit_reasoning(answer.reasoning)
         if answer.text:
             await call.emit(answer.text)
+        for index, tool in enumerate(answer.tool_calls or ()):
+            await call.emit_tool_call(index, id=tool.id, name=tool.name, arguments=tool.arguments)
         return TextResult(
             finish_reason=_finish(answer.finish_reason),
             usage=_usage(answer.usage),
@@ -230,6 +272,13 @@ class GatewayDriver:
                     if isinstance(item, GatewayToken):
                         if item.text:
                             await call.emit(item.text)
+                    elif isinstance(item, GatewayReasoning):
+                        if item.text:
+                            await call.emit_reasoning(item.text)
+                    elif isinstance(item, GatewayToolCall):
+                        await call.emit_tool_call(
+                            item.index, id=item.id, name=item.name, arguments=item.arguments
+                        )
                     elif isinstance(item, GatewayUsage):
                         usage = item
                     elif isinstance(item, GatewayDone):
@@ -248,7 +297,13 @@ class GatewayDriver:
         except BaseException:
             await stream.aclose()  # a cancel closes the stream at once
             raise
-        await stream.drain()
+        # Events after ``done`` are an error even when they came in a later read:
+        # the rest of the body is read (bounded, so the connection is reused) and checked.
+        try:
+            for event in await stream.drain():
+                reader.feed(event)
+        except GatewayStreamViolation as exc:
+            raise ProtocolError(f"gateway: {exc}") from exc
         assert done is not None
         return TextResult(
             finish_reason=_finish(done.finish_reason), usage=_usage(usage), response_id=None

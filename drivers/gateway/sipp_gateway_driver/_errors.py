@@ -3,7 +3,12 @@
 The profile's envelope is ``{"error": {"code", "message"}}``. The kind (the
 ``GatewayError`` subclass) comes from the profile's code when it has one the
 table below knows, otherwise from the HTTP status; the retry hint and request
-id come from the headers (``sipp.http`` helpers). A body that is not an
+id come from the headers (``sipp.http`` helpers).
+
+Only what means "try again" is retried: the codes ``rate_limited``,
+``admission`` and ``upstream_timeout``, and the statuses 429, 503, 504, 529
+(and 408). A 500 ``execution``, or a 5xx with a code nobody here knows, is a
+plain failure (kind ``provider``), never ``overloaded``. A body that is not an
 envelope (a proxy's HTML page, the original's plain-text 413) keeps its
 status and a short, redacted excerpt.
 """
@@ -35,8 +40,13 @@ CODE_KINDS: Final[Mapping[str, str]] = {
     "quota_exceeded": "quota_exceeded",
     "unsupported_feature": "unsupported_feature",
 }
-# Kinds a retry may cure, even without a status (an in-band error event).
+# The only kinds a retry may cure; nothing else is retried, whatever the status.
 _RETRYABLE_KINDS: Final = frozenset({"rate_limited", "overloaded", "timeout"})
+# Statuses that mean "try again" by themselves: 503 and 529 say the server is
+# busy. Any other 5xx (500 ``execution``, 500 with a code this table does not
+# know, 501, 502 from a refused credential, ...) is a failure, not a hint, and
+# retrying it only repeats the failure and multiplies the wait.
+_BUSY_STATUSES: Final = frozenset({503, 529})
 
 
 class _Detail(msgspec.Struct, frozen=True):
@@ -56,14 +66,18 @@ def _kind(code: str | None, status: int | None) -> str:
         return CODE_KINDS[code]
     if status is None:
         return "provider"
-    return "timeout" if status == 504 else status_kind(status)
+    if status in _BUSY_STATUSES:
+        return "overloaded"
+    if status == 504:
+        return "timeout"
+    if status >= 500:
+        return "provider"  # not "overloaded": an unknown failure is no reason to retry
+    return status_kind(status)
 
 
-def _finish(error: UpstreamError, kind: str, status: int | None) -> UpstreamError:
-    if status is None:
-        error.retryable = kind in _RETRYABLE_KINDS
-    elif kind not in _RETRYABLE_KINDS and status < 500:
-        error.retryable = False
+def _finish(error: UpstreamError, kind: str) -> UpstreamError:
+    # Decided here, for this driver only: the core's default retries every 5xx.
+    error.retryable = kind in _RETRYABLE_KINDS
     return error
 
 
@@ -92,7 +106,7 @@ def error_from_answer(
         retry_after=parse_retry_after(headers),
         raw_body=text,
     )
-    return _finish(error, kind, status)
+    return _finish(error, kind)
 
 
 def error_from_event(
@@ -107,4 +121,4 @@ def error_from_event(
         code=code or "execution",
         request_id=request_id_of(headers),
     )
-    return _finish(error, kind, None)
+    return _finish(error, kind)
