@@ -60,7 +60,7 @@ from ._models import (
     TokenBatch,
     Usage,
 )
-from ._registry import installed_drivers, register_driver, unregister_driver
+from ._registry import installed_drivers, load_driver, register_driver, unregister_driver
 from ._run import EmbedRun, Run
 
 __version__ = "0.1.0"
@@ -119,6 +119,7 @@ __all__ = [
     "Usage",
     "__version__",
     "installed_drivers",
+    "load_driver",
     "register_driver",
     "unregister_driver",
     "upstream_error",

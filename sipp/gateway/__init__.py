@@ -43,6 +43,7 @@ from ._responses import (
     gateway_error_response,
     gateway_json_response,
     gateway_text_response_body,
+    request_id_from_scope,
 )
 from ._stream import GatewayStreamResponse, gateway_text_stream_response
 from .asgi import read_json_body
@@ -75,6 +76,7 @@ __all__ = [
     "gateway_text_stream_response",
     "parse_json_body",
     "read_json_body",
+    "request_id_from_scope",
     "token_frame",
     "usage_frame",
 ]

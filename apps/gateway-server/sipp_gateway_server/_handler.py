@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 
-from ..._errors import RunCancelled, SippError, UpstreamError
-from .. import (
+from sipp import RunCancelled, SippError, UpstreamError
+from sipp.gateway import (
+    GatewayJSONResponse,
     GatewayStreamResponse,
     decode_gateway_chat_body,
     decode_gateway_embed_body,
@@ -31,15 +32,17 @@ from .. import (
     gateway_error_response,
     gateway_text_response_body,
     read_json_body,
+    request_id_from_scope,
 )
-from .._responses import GatewayJSONResponse, request_id_from_scope
-from ..asgi import payload_too_large
+from sipp.gateway.asgi import payload_too_large
+
 from ._auth import AuthError, Principal
 from ._observe import RequestRecord, finish
 from ._state import Lease, StateUnavailable
 
 if TYPE_CHECKING:
-    from .._asgi_types import Receive, Scope, Send
+    from sipp.gateway.asgi import Receive, Scope, Send
+
     from ._app import GatewayServer
 
 __all__ = ["Refused", "handle_models", "handle_profile"]

@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ..._client import SippClient
-from .._responses import GatewayJSONResponse
+from sipp import SippClient
+from sipp.gateway import GatewayJSONResponse
+
 from ._auth import Authenticator, ClientAddress
 from ._checks import Secrets, load_config
 from ._config import GatewayConfig, TargetConfig
@@ -36,7 +37,7 @@ from ._state import MemoryState, State
 if TYPE_CHECKING:
     import os
 
-    from .._asgi_types import Receive, Scope, Send
+    from sipp.gateway.asgi import Receive, Scope, Send
 
 __all__ = ["GatewayServer", "create_app"]
 
@@ -97,10 +98,8 @@ class GatewayServer:
         }
 
     def _live(self) -> Iterable[tuple[str, int, int]]:
-        for name, target in self.targets.items():
-            parallel = 0
-            if target.kind == "local":
-                parallel = int(self.config.descriptors[name].get("n_parallel", 4))
+        for name in self.targets:
+            parallel = self._secrets.decode_slots.get(name, 0)
             yield name, self.state.in_flight(f"target:{name}"), parallel
 
     # -- lifecycle ---------------------------------------------------------------

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CONTENT_TYPE_LATEST
 
 if TYPE_CHECKING:
-    from .._asgi_types import ASGIApp, Receive, Scope, Send
+    from sipp.gateway.asgi import ASGIApp, Receive, Scope, Send
+
     from ._app import GatewayServer
 
 __all__ = ["management_app"]

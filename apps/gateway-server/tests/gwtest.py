@@ -113,7 +113,7 @@ def start_gateway(
     full_env = {**os.environ, **ENV, **(env or {})}
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "sipp", "gateway", "serve", "--config", str(config)],
+            [sys.executable, "-m", "sipp_gateway_server", "serve", "--config", str(config)],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=full_env,
