@@ -23,6 +23,7 @@ import msgspec
 
 from ._config import ConfigError, GatewayConfig, Problem, RateLimit, parse_config
 from ._lines import Path, line_of
+from ._redis_url import check_redis_url
 
 __all__ = ["Secrets", "check_config", "load_config", "parse_listen"]
 
@@ -270,9 +271,14 @@ class _Checker:
         if state.backend == "redis":
             url = self.env(("state", "redis_url_env"), state.redis_url_env)
             if url is not None:
-                if not url.startswith(("redis://", "unix://")):
-                    self.error(("state", "redis_url_env"), "the Redis URL must be redis://...")
+                errors, warnings = check_redis_url(url)
+                for message in errors:
+                    self.error(("state", "redis_url_env"), message)
+                for message in warnings:
+                    self.warn(("state", "redis_url_env"), message)
                 object.__setattr__(self.secrets, "redis_url", url)
+        if not 0 < state.timeout <= 60:
+            self.error(("state", "timeout"), "must be more than 0 and at most 60 seconds")
 
 
 def _driver_name(raw: Mapping[str, Any]) -> str:
