@@ -61,7 +61,8 @@ def _open_state(config: GatewayConfig, secrets: Secrets) -> State:
     from ._redis import RedisState  # coredis is imported only when Redis is configured
 
     assert secrets.redis_url is not None  # load_config guarantees it
-    return RedisState(secrets.redis_url, config.state.key_prefix)
+    state = config.state
+    return RedisState(secrets.redis_url, state.key_prefix, lease_seconds=state.lease_seconds)
 
 
 class GatewayServer:
@@ -145,6 +146,7 @@ class GatewayServer:
         try:
             with anyio.fail_after(max(self.config.state.timeout, 2.0)):
                 await self.limits.state.ping()
+            self.limits.state_healthy = True
         except (StateUnavailable, TimeoutError) as exc:
             self.limits.state_healthy = False
             logger.warning("sipp gateway: shared state unavailable at startup: %s", exc)

@@ -279,6 +279,13 @@ class _Checker:
                 object.__setattr__(self.secrets, "redis_url", url)
         if not 0 < state.timeout <= 60:
             self.error(("state", "timeout"), "must be more than 0 and at most 60 seconds")
+        if not 1 <= state.lease_seconds <= 3600:
+            self.error(("state", "lease_seconds"), "must be between 1 and 3600 seconds")
+        elif state.timeout * 4 > state.lease_seconds / 3:
+            self.error(
+                ("state", "lease_seconds"),
+                "must be at least 12 times [state] timeout (a renewal must fit between two)",
+            )
 
 
 def _driver_name(raw: Mapping[str, Any]) -> str:

@@ -123,6 +123,8 @@ class StateConfig(_Table, frozen=True, kw_only=True):
     #: When the state cannot answer: ``"open"`` counts in this process, ``"closed"`` is 503.
     rate_limits_on_failure: Literal["open", "closed"] = "open"
     admission_on_failure: Literal["open", "closed"] = "open"
+    #: How long an admission slot outlives its replica (renewed while the request runs).
+    lease_seconds: float = 30.0
 
 
 @dataclass(frozen=True)

@@ -72,8 +72,9 @@ class Limits:
         self._admission_policy = admission_on_failure
         self._down_until = 0.0
         self._logged_at = -_LOG_EVERY
-        #: Whether the last state call (or health probe) succeeded.
-        self.state_healthy = True
+        #: Whether the last state call (or health probe) succeeded; a shared
+        #: state is in doubt until it first answers.
+        self.state_healthy = self._local is state
 
     # -- the request path ----------------------------------------------------------
 
@@ -122,7 +123,8 @@ class Limits:
             if lease.local or self.state is self._local:
                 await self._local.release(lease)
                 return
-            # If the state cannot be told, the lease expires there by itself.
+            # Stop renewing it even if the state cannot be told: it then expires there.
+            self.state.forget(lease)
             with contextlib.suppress(StateUnavailable):
                 await self._shared(lambda: self.state.release(lease))
 
@@ -165,7 +167,7 @@ class Limits:
         renew_every = self.state.renew_interval
         renewed = time.monotonic()
         while True:
-            await anyio.sleep(_WATCH_EVERY)
+            await anyio.sleep(min(_WATCH_EVERY, renew_every))
             try:
                 with anyio.fail_after(self._timeout):
                     await self.state.ping()

@@ -33,9 +33,8 @@ from coredis.exceptions import RedisError
 from ._config import RateLimit
 from ._state import Lease, StateUnavailable
 
-__all__ = ["LEASE_SECONDS", "RedisState"]
+__all__ = ["RedisState"]
 
-LEASE_SECONDS: Final = 30.0
 _T = TypeVar("_T")
 _FAILURES: Final = (
     RedisError,
@@ -105,11 +104,14 @@ return 0
 class RedisState:
     """Counters in Redis, exact across every gateway replica that shares the server."""
 
-    renew_interval = LEASE_SECONDS / 3
-
-    def __init__(self, url: str, prefix: str, *, connect_timeout: float = 5.0) -> None:
+    def __init__(
+        self, url: str, prefix: str, *, lease_seconds: float = 30.0, connect_timeout: float = 5.0
+    ) -> None:
         self._url = url
         self._prefix = prefix
+        self._lease = lease_seconds
+        #: Three renewals per lease: two may fail (a Redis blip) before a slot lapses.
+        self.renew_interval = lease_seconds / 3
         self._connect_timeout = connect_timeout
         self._client: coredis.Redis[bytes] | None = None
         self._held: dict[str, Lease] = {}
@@ -171,7 +173,7 @@ class RedisState:
     async def acquire(self, slots: Sequence[tuple[str, int]], member: str) -> Lease | str:
         keys = [f"{self._prefix}slots:{key}" for key, _ in slots]
         full = await self._script(
-            "acquire", keys, [member, LEASE_SECONDS, *(limit for _, limit in slots)]
+            "acquire", keys, [member, self._lease, *(limit for _, limit in slots)]
         )
         if full:
             return slots[int(full) - 1][0]
@@ -181,14 +183,17 @@ class RedisState:
             self._local[key] = self._local.get(key, 0) + 1
         return lease
 
-    async def release(self, lease: Lease) -> None:
+    def forget(self, lease: Lease) -> None:
         if lease.released:
             return
-        # Forget it first: if Redis cannot be told, the lease expires there by itself.
         lease.released = True
-        self._held.pop(lease.member, None)
+        self._held.pop(lease.member, None)  # no longer renewed
         for key in lease.names:
             self._local[key] -= 1
+
+    async def release(self, lease: Lease) -> None:
+        # Forget it first: if Redis cannot be told, the lease expires there by itself.
+        self.forget(lease)
         await self._script("release", list(lease.keys), [lease.member])
 
     async def renew(self) -> None:
@@ -198,7 +203,7 @@ class RedisState:
             keys += lease.keys
             members += [lease.member] * len(lease.keys)
         if keys:
-            await self._script("renew", keys, [LEASE_SECONDS, *members])
+            await self._script("renew", keys, [self._lease, *members])
 
     def in_flight(self, key: str) -> int:
         return self._local.get(key, 0)

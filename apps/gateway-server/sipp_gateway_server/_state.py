@@ -70,7 +70,13 @@ class State(Protocol):
         """Take one slot of every ``(key, limit)``; the lease, or the key that is full."""
         ...
 
-    async def release(self, lease: Lease) -> None: ...
+    def forget(self, lease: Lease) -> None:
+        """Stop counting and renewing ``lease`` here (``release`` does this first)."""
+        ...
+
+    async def release(self, lease: Lease) -> None:
+        """:meth:`forget` the lease, then free its slots in the state."""
+        ...
 
     def in_flight(self, key: str) -> int:
         """This process's view of a key's slots (for the status page and gauges)."""
@@ -132,12 +138,15 @@ class MemoryState:
             self._slots[key] = self._slots.get(key, 0) + 1
         return Lease([key for key, _ in slots], member)
 
-    async def release(self, lease: Lease) -> None:
+    def forget(self, lease: Lease) -> None:
         if lease.released:
             return
         lease.released = True
         for key in lease.names:
             self._slots[key] -= 1
+
+    async def release(self, lease: Lease) -> None:
+        self.forget(lease)
 
     def in_flight(self, key: str) -> int:
         return self._slots.get(key, 0)
