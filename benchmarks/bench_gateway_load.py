@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "gateway_server"))
+sys.path.insert(0, str(ROOT / "apps" / "gateway-server" / "tests"))
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _report import write  # noqa: E402
@@ -58,7 +58,11 @@ async def _run(url: str, pid: int) -> dict[str, Any]:
 def main() -> None:
     port = free_port()
     mock = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "gateway_server" / "mock_openai.py"), str(port)]
+        [
+            sys.executable,
+            str(ROOT / "apps" / "gateway-server" / "tests" / "mock_openai.py"),
+            str(port),
+        ]
     )
     upstream = f"http://127.0.0.1:{port}/v1"
     rows = []

@@ -1,47 +1,50 @@
-"""``sipp gateway serve|check --config FILE``: the standalone gateway."""
+"""``sipp gateway serve|check --config FILE``: delegates to the ``sipp-gateway-server`` app.
+
+The gateway server is its own distribution (``apps/gateway-server``), so the
+core installs no server code; this command only forwards its words to it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from typing import Any
 
+__all__ = ["add_gateway_command", "gateway_main"]
 
-def _check(args: argparse.Namespace) -> int:
-    from ..gateway.server import check_config
-
-    problems = check_config(args.config)
-    for problem in problems:
-        print(problem.format(args.config), file=sys.stderr)
-    errors = sum(not p.warning for p in problems)
-    warnings = len(problems) - errors
-    if errors:
-        print(f"{args.config}: {errors} error(s), {warnings} warning(s)", file=sys.stderr)
-        return 1
-    print(f"{args.config}: ok ({warnings} warning(s))")
-    return 0
+INSTALL_HINT = (
+    "sipp gateway: the gateway server is not installed; install the sipp-gateway-server "
+    "distribution (from a checkout: pip install -e apps/gateway-server)"
+)
 
 
-def _serve(args: argparse.Namespace) -> int:
-    from ..gateway.server import ConfigError, create_app, run_gateway
-
+def gateway_main(argv: Sequence[str]) -> int:
+    """Run ``sipp gateway <argv>``; 2 with an install hint when the server is missing."""
     try:
-        app = create_app(args.config)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print(problem.format(args.config), file=sys.stderr)
-        return 1
-    return run_gateway(app)
+        from sipp_gateway_server import command_main
+    except ImportError as exc:
+        if exc.name is not None and exc.name.split(".")[0] != "sipp_gateway_server":
+            raise  # the server is installed but broken: show the real error
+        print(INSTALL_HINT, file=sys.stderr)
+        return 2
+    try:
+        status: int = command_main(list(argv), prog="sipp gateway")
+    except SystemExit as exit_:  # argparse's usage errors and --help
+        code = exit_.code
+        return code if isinstance(code, int) else (0 if code is None else 2)
+    return status
 
 
 def add_gateway_command(commands: Any) -> None:
-    parser = commands.add_parser("gateway", help="run the standalone gateway server")
-    actions = parser.add_subparsers(dest="gateway_command", required=True, metavar="ACTION")
-    serve = actions.add_parser("serve", help="serve the gateway (public and management listeners)")
-    serve.add_argument("--config", required=True, help="the gateway's TOML configuration")
-    serve.set_defaults(handler=_serve)
-    check = actions.add_parser(
-        "check", help="validate a configuration without loading models or binding ports"
+    parser = commands.add_parser(
+        "gateway",
+        help="run the standalone gateway server (needs sipp-gateway-server)",
+        add_help=False,
     )
-    check.add_argument("--config", required=True, help="the gateway's TOML configuration")
-    check.set_defaults(handler=_check)
+    # REMAINDER does not take a leading option, so ``sipp gateway --help`` is forwarded here.
+    parser.add_argument("-h", "--help", dest="gateway_help", action="store_true")
+    parser.add_argument("words", nargs=argparse.REMAINDER)
+    parser.set_defaults(
+        handler=lambda args: gateway_main(["--help"] * args.gateway_help + args.words)
+    )

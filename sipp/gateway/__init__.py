@@ -51,6 +51,7 @@ from ._responses import (
     gateway_error_response,
     gateway_json_response,
     gateway_text_response_body,
+    request_id_from_scope,
 )
 from ._stream import GatewayStreamResponse, gateway_text_stream_response
 from .asgi import read_json_body
@@ -86,6 +87,7 @@ __all__ = [
     "parse_json_body",
     "read_json_body",
     "reasoning_frame",
+    "request_id_from_scope",
     "token_frame",
     "tool_call_frame",
     "usage_frame",

@@ -115,8 +115,16 @@ class SecurityConfig(_Table, frozen=True, kw_only=True):
 
 class StateConfig(_Table, frozen=True, kw_only=True):
     backend: Literal["memory", "redis"] = "memory"
+    #: ``redis://``, ``rediss://`` (TLS; ``?ssl_ca_certs=...``) or ``unix:///path``.
     redis_url_env: str = "SIPP_REDIS_URL"
     key_prefix: str = "sipp:gateway:"
+    #: Deadline (seconds) of every call to the shared state.
+    timeout: float = 0.5
+    #: When the state cannot answer: ``"open"`` counts in this process, ``"closed"`` is 503.
+    rate_limits_on_failure: Literal["open", "closed"] = "open"
+    admission_on_failure: Literal["open", "closed"] = "open"
+    #: How long an admission slot outlives its replica (renewed while the request runs).
+    lease_seconds: float = 30.0
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,13 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CONTENT_TYPE_LATEST
 
 if TYPE_CHECKING:
-    from .._asgi_types import ASGIApp, Receive, Scope, Send
-    from ._app import GatewayServer
+    from sipp.gateway.asgi import ASGIApp, Receive, Scope, Send
+
+    from ._activity import Activity
+    from ._config import RoutesConfig
+    from ._limits import Limits
+    from ._observe import Metrics, RecentRequests
+    from ._targets import Targets
 
 __all__ = ["management_app"]
 
@@ -30,8 +35,34 @@ def _json(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
-def management_app(server: GatewayServer) -> ASGIApp:
-    routes = server.config.routes
+def management_app(
+    routes: RoutesConfig,
+    *,
+    activity: Activity,
+    limits: Limits,
+    targets: Targets,
+    metrics: Metrics,
+    recent: RecentRequests,
+) -> ASGIApp:
+    """The management ASGI app over the parts it reports on (it changes none of them)."""
+
+    def status() -> dict[str, Any]:
+        return {
+            "ready": activity.ready,
+            "draining": activity.draining,
+            "state": "ok" if limits.state_healthy else "unavailable",
+            "in_flight": activity.active,
+            "targets": [
+                {
+                    "name": name,
+                    "kind": target.kind,
+                    "in_flight": limits.in_flight(f"target:{name}"),
+                    "max_concurrent": target.max_concurrent,
+                }
+                for name, target in targets.configs.items()
+            ],
+            "recent": list(recent.items),
+        }
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -44,41 +75,29 @@ def management_app(server: GatewayServer) -> ASGIApp:
         if path == routes.health:
             await _respond(send, 200, b'{"status":"ok"}', b"application/json")
         elif path == routes.ready:
-            ready = server.ready and not server.draining
-            body = {"status": "ready" if ready else "not_ready", "draining": server.draining}
+            # Not ready while starting, draining, or while the shared state is down:
+            # a load balancer then prefers replicas that can count exactly.
+            ready = activity.accepting and limits.state_healthy
+            body = {
+                "status": "ready" if ready else "not_ready",
+                "draining": activity.draining,
+                "state": "ok" if limits.state_healthy else "unavailable",
+            }
             await _respond(send, 200 if ready else 503, _json(body), b"application/json")
         elif path == routes.metrics:
-            await _respond(send, 200, server.metrics.render(), CONTENT_TYPE_LATEST.encode())
+            await _respond(send, 200, metrics.render(), CONTENT_TYPE_LATEST.encode())
         elif path == routes.status:
-            await _respond(send, 200, _status_page(server).encode(), b"text/html; charset=utf-8")
+            page = _status_page(status()).encode()
+            await _respond(send, 200, page, b"text/html; charset=utf-8")
         elif path == routes.status.rstrip("/") + "/status.json":
-            await _respond(send, 200, _json(_status(server)), b"application/json")
+            await _respond(send, 200, _json(status()), b"application/json")
         else:
             await _respond(send, 404, b'{"error":{"code":"not_found"}}', b"application/json")
 
     return app
 
 
-def _status(server: GatewayServer) -> dict[str, Any]:
-    return {
-        "ready": server.ready,
-        "draining": server.draining,
-        "in_flight": server.active,
-        "targets": [
-            {
-                "name": name,
-                "kind": target.kind,
-                "in_flight": server.state.in_flight(f"target:{name}"),
-                "max_concurrent": target.max_concurrent,
-            }
-            for name, target in server.targets.items()
-        ],
-        "recent": list(server.recent.items),
-    }
-
-
-def _status_page(server: GatewayServer) -> str:
-    status = _status(server)
+def _status_page(status: dict[str, Any]) -> str:
     e = html.escape
     rows = "".join(
         f"<tr><td>{e(t['name'])}</td><td>{e(t['kind'])}</td><td>{t['in_flight']}</td>"
@@ -102,6 +121,7 @@ def _status_page(server: GatewayServer) -> str:
 td,th{{border:1px solid #ccc;padding:.25em .6em;text-align:left}}</style></head>
 <body><h1>Sipp gateway</h1>
 <p>Status: <b>{state}</b>{" (draining)" if status["draining"] else ""}.
+Shared state: <b>{e(status["state"])}</b>.
 In flight: <b>{status["in_flight"]}</b>.</p>
 <h2>Targets</h2><table><tr><th>name</th><th>kind</th><th>in flight</th><th>limit</th></tr>
 {rows}</table>

@@ -10,15 +10,13 @@ state (drain, shared limits) start their own.
 
 from __future__ import annotations
 
-import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
 from gwtest import HERE, Gateway, free_port, start_gateway, wait_for
+from redistest import RedisServer
 
 
 @pytest.fixture(scope="session")
@@ -44,32 +42,18 @@ def backend(anyio_backend: tuple[str, dict[str, object]] | str) -> str:
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    """A real ``redis-server`` on a loopback port, without persistence."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not installed (apt-get install -y redis-server)")
-    port = free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-                sock.sendall(b"PING\r\n")
-                if sock.recv(16).startswith(b"+PONG"):
-                    break
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("redis-server did not start")
-        time.sleep(0.05)
-    yield f"redis://127.0.0.1:{port}/0"
-    process.terminate()
-    process.wait(10)
+    """A real ``redis-server`` on a loopback port, shared by the session, never disturbed."""
+    server = RedisServer()
+    yield server.url
+    server.close()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A ``redis-server`` of the test's own, to stop, freeze and restart."""
+    server = RedisServer()
+    yield server
+    server.close()
 
 
 @pytest.fixture(scope="session")

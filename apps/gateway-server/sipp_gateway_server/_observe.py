@@ -27,7 +27,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-__all__ = ["Metrics", "RequestRecord", "access_logger"]
+__all__ = ["Metrics", "Observer", "RecentRequests", "RequestRecord", "access_logger"]
 
 access_logger: Final = logging.getLogger("sipp.gateway.access")
 _LATENCY_BUCKETS: Final = (
@@ -96,9 +96,15 @@ class _LiveCollector(Collector):
 
 
 class Metrics:
-    """Every series the gateway exports, on its own registry."""
+    """Every series the gateway exports, on its own registry.
 
-    def __init__(self, live: Callable[[], Iterable[tuple[str, int, int]]]) -> None:
+    ``live`` yields ``(target, in flight, decode slots)`` and ``active`` the
+    requests in flight, both read at scrape time (nothing to keep in step).
+    """
+
+    def __init__(
+        self, live: Callable[[], Iterable[tuple[str, int, int]]], active: Callable[[], int]
+    ) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
@@ -120,6 +126,7 @@ class Metrics:
             "sipp_gateway_output_tokens", "Output tokens", ["target", "caller"], registry=r
         )
         self.in_flight = Gauge("sipp_gateway_in_flight", "Requests in flight", registry=r)
+        self.in_flight.set_function(lambda: float(active()))
         self.rejections = Counter(
             "sipp_gateway_rejections", "Requests refused before running", ["reason"], registry=r
         )
@@ -127,7 +134,7 @@ class Metrics:
             "sipp_gateway_upstream_errors", "Failed runs by error kind", ["target", "kind"],
             registry=r,
         )  # fmt: skip
-        for reason in ("auth", "rate", "admission", "size", "blocked"):
+        for reason in ("auth", "rate", "admission", "size", "blocked", "state"):
             self.rejections.labels(reason)
         r.register(_LiveCollector(live))
 
@@ -140,6 +147,21 @@ class RecentRequests:
 
     def __init__(self, size: int = 50) -> None:
         self.items: collections.deque[dict[str, Any]] = collections.deque(maxlen=size)
+
+
+class Observer:
+    """Where a finished request is counted: metrics, the status page, the access log."""
+
+    def __init__(self, metrics: Metrics, recent: RecentRequests, *, access_log: bool) -> None:
+        self.metrics = metrics
+        self.recent = recent
+        self.access_log = access_log
+
+    def rejected(self, reason: str) -> None:
+        self.metrics.rejections.labels(reason).inc()
+
+    def finish(self, record: RequestRecord) -> None:
+        finish(record, self.metrics, self.recent, self.access_log)
 
 
 def finish(record: RequestRecord, metrics: Metrics, recent: RecentRequests, log: bool) -> None:

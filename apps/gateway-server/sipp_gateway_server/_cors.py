@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from .._asgi_types import Scope, Send
+    from sipp.gateway.asgi import Scope, Send
 
 __all__ = ["Cors"]
 

@@ -146,8 +146,7 @@ async def serve_gateway(
                         server.drain_timeout,
                     )
                     break
-                app.ready = False
-                app.draining = True
+                app.activity.stop_accepting()
                 public.stop()
             # app.running() drained and closed every target; now let the servers go.
             with anyio.move_on_after(grace):

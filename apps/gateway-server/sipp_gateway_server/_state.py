@@ -12,13 +12,15 @@ every one allows it, so a request refused by its caller's limit does not use
 up its IP's budget.
 
 Admission slots are counted per key (``global``, ``target:<name>``); a request
-takes all of its slots at once or none.
+takes all of its slots at once or none. Deadlines and what a failure means
+are decided by the caller (:mod:`._limits`), not here.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol
 
 from ._config import RateLimit
@@ -33,17 +35,32 @@ class StateUnavailable(Exception):
 class Lease:
     """Admission slots held by one request; give it back with :meth:`State.release`."""
 
-    __slots__ = ("keys", "member", "names", "released")
+    __slots__ = ("keys", "local", "member", "names", "released")
 
     def __init__(self, names: Sequence[str], member: str, keys: Sequence[str] = ()) -> None:
         self.names = tuple(names)  # the slot names (``global``, ``target:x``)
         self.keys = tuple(keys) or self.names  # where the backend keeps them
         self.member = member
         self.released = False
+        #: Taken from the process-local fallback while the shared state was down.
+        self.local = False
 
 
 class State(Protocol):
-    async def start(self) -> None: ...
+    #: Seconds between lease renewals (``inf`` when leases never expire).
+    renew_interval: float
+
+    def open(self) -> AbstractAsyncContextManager[object]:
+        """Connect for the lifetime of the block (entered and left in one task)."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise :class:`StateUnavailable` unless the state answers."""
+        ...
+
+    async def renew(self) -> None:
+        """Extend every lease this process holds, so a live request keeps its slots."""
+        ...
 
     async def hit(self, limits: Sequence[tuple[str, RateLimit]]) -> float | None:
         """Consume one request from every limit, or none: ``None`` or the seconds to wait."""
@@ -53,13 +70,17 @@ class State(Protocol):
         """Take one slot of every ``(key, limit)``; the lease, or the key that is full."""
         ...
 
-    async def release(self, lease: Lease) -> None: ...
+    def forget(self, lease: Lease) -> None:
+        """Stop counting and renewing ``lease`` here (``release`` does this first)."""
+        ...
+
+    async def release(self, lease: Lease) -> None:
+        """:meth:`forget` the lease, then free its slots in the state."""
+        ...
 
     def in_flight(self, key: str) -> int:
         """This process's view of a key's slots (for the status page and gauges)."""
         ...
-
-    async def aclose(self) -> None: ...
 
 
 def gcra(tat: float, now: float, limit: RateLimit) -> tuple[float | None, float]:
@@ -75,12 +96,21 @@ def gcra(tat: float, now: float, limit: RateLimit) -> tuple[float | None, float]
 class MemoryState:
     """Counters in this process (the default): exact for one gateway process."""
 
+    renew_interval = float("inf")
+
     def __init__(self) -> None:
         self._tat: dict[str, float] = {}
         self._slots: dict[str, int] = {}
         self._clock = time.monotonic
 
-    async def start(self) -> None:
+    @asynccontextmanager
+    async def open(self) -> AsyncIterator[MemoryState]:
+        yield self
+
+    async def ping(self) -> None:
+        pass
+
+    async def renew(self) -> None:
         pass
 
     async def hit(self, limits: Sequence[tuple[str, RateLimit]]) -> float | None:
@@ -108,15 +138,15 @@ class MemoryState:
             self._slots[key] = self._slots.get(key, 0) + 1
         return Lease([key for key, _ in slots], member)
 
-    async def release(self, lease: Lease) -> None:
+    def forget(self, lease: Lease) -> None:
         if lease.released:
             return
         lease.released = True
         for key in lease.names:
             self._slots[key] -= 1
 
+    async def release(self, lease: Lease) -> None:
+        self.forget(lease)
+
     def in_flight(self, key: str) -> int:
         return self._slots.get(key, 0)
-
-    async def aclose(self) -> None:
-        pass

@@ -23,6 +23,7 @@ import msgspec
 
 from ._config import ConfigError, GatewayConfig, Problem, RateLimit, parse_config
 from ._lines import Path, line_of
+from ._redis_url import check_redis_url
 
 __all__ = ["Secrets", "check_config", "load_config", "parse_listen"]
 
@@ -39,6 +40,9 @@ class Secrets:
     signing_keys: dict[str, str] = field(default_factory=dict, repr=False)  # key_id -> secret
     descriptors: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
     redis_url: str | None = field(default=None, repr=False)
+    #: Each target's decode slots as its driver's descriptor declares them
+    #: (``n_parallel``, with the driver's own default); 0 when it has none.
+    decode_slots: dict[str, int] = field(default_factory=dict)
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -123,7 +127,7 @@ class _Checker:
             seen.setdefault(path, key)
 
     def targets(self) -> set[str]:
-        from ..._registry import installed_drivers, load_driver
+        from sipp import installed_drivers, load_driver
 
         installed = {info.name for info in installed_drivers()}
         names: set[str] = set()
@@ -152,14 +156,17 @@ class _Checker:
             except Exception as exc:  # a broken plugin is a configuration problem here
                 self.error((*path, "kind"), f"driver {driver!r} failed to load: {exc}")
                 continue
-            descriptor = self.descriptor(path, raw, factory.descriptor_type)
-            if descriptor is not None:
-                self.secrets.descriptors[target.name] = descriptor
+            checked = self.descriptor(path, raw, factory.descriptor_type)
+            if checked is not None:
+                self.secrets.descriptors[target.name] = checked[0]
+                slots = getattr(checked[1], "n_parallel", 0)
+                self.secrets.decode_slots[target.name] = slots if isinstance(slots, int) else 0
         return names
 
     def descriptor(
         self, path: Path, raw: dict[str, Any], type_: type[Any]
-    ) -> dict[str, Any] | None:
+    ) -> tuple[dict[str, Any], Any] | None:
+        """The descriptor with its secrets resolved, and as the driver's type; or ``None``."""
         secret_fields: frozenset[str] = getattr(type_, "__secret_fields__", frozenset())
         for key in raw:
             if key in secret_fields:
@@ -176,7 +183,7 @@ class _Checker:
                 self.warn((*path, "source"), f"model file {str(file)!r} does not exist")
             resolved["source"] = str(file)
         try:
-            msgspec.convert(resolved, type_, strict=True)
+            typed = msgspec.convert(resolved, type_, strict=True)
         except msgspec.ValidationError as exc:
             text = str(exc)
             match = _MSGSPEC_PATH.search(text)
@@ -192,7 +199,7 @@ class _Checker:
         except (TypeError, ValueError) as exc:  # a descriptor's __post_init__
             self.error(path, str(exc))
             return None
-        return resolved
+        return resolved, typed
 
     def resolve_env(self, path: Path, raw: dict[str, Any]) -> dict[str, Any]:
         """``x_env = "VAR"`` becomes ``x = <value of VAR>``, in nested tables too."""
@@ -264,9 +271,21 @@ class _Checker:
         if state.backend == "redis":
             url = self.env(("state", "redis_url_env"), state.redis_url_env)
             if url is not None:
-                if not url.startswith(("redis://", "unix://")):
-                    self.error(("state", "redis_url_env"), "the Redis URL must be redis://...")
+                errors, warnings = check_redis_url(url)
+                for message in errors:
+                    self.error(("state", "redis_url_env"), message)
+                for message in warnings:
+                    self.warn(("state", "redis_url_env"), message)
                 object.__setattr__(self.secrets, "redis_url", url)
+        if not 0 < state.timeout <= 60:
+            self.error(("state", "timeout"), "must be more than 0 and at most 60 seconds")
+        if not 1 <= state.lease_seconds <= 3600:
+            self.error(("state", "lease_seconds"), "must be between 1 and 3600 seconds")
+        elif state.timeout * 4 > state.lease_seconds / 3:
+            self.error(
+                ("state", "lease_seconds"),
+                "must be at least 12 times [state] timeout (a renewal must fit between two)",
+            )
 
 
 def _driver_name(raw: Mapping[str, Any]) -> str:

@@ -1,15 +1,18 @@
-"""``sipp gateway check``: each kind of bad configuration, reported with its line."""
+"""``sipp-gateway check`` (``sipp gateway check``): each bad configuration, with its line."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+import msgspec
 import pytest
+from sipp_gateway_server import ConfigError, check_config, command_main, load_config
 
+from sipp import LocalDescriptor
 from sipp._cli import main
-from sipp.gateway.server import ConfigError, check_config, load_config
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[3]
 GOOD = """\
 [[targets]]
 name = "echo"
@@ -187,3 +190,42 @@ def test_the_sample_configuration_checks_clean(monkeypatch: pytest.MonkeyPatch) 
     assert [p for p in problems if not p.warning] == []
     # Only the model file may be missing (it is linked in by the README's first step).
     assert all("model file" in p.message for p in problems)
+
+
+def test_sipp_gateway_command_checks_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHECK_TOKEN", "t0ken")
+    good = tmp_path / "good.toml"
+    good.write_text(GOOD)
+    assert command_main(["check", "--config", str(good)]) == 0
+    assert "ok" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exited:
+        command_main(["frobnicate"])
+    assert exited.value.code == 2
+
+
+def test_sipp_gateway_without_the_server_names_the_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # None in sys.modules makes the import fail as if the distribution were absent.
+    monkeypatch.setitem(sys.modules, "sipp_gateway_server", None)
+    assert main(["gateway", "serve", "--config", "x.toml"]) == 2
+    assert "pip install -e apps/gateway-server" in capsys.readouterr().err
+
+
+def test_decode_slots_come_from_the_driver_descriptor(tmp_path: Path) -> None:
+    # The queue-depth gauge needs each target's decode slots; the server hard-coded a
+    # local model's default (4) before, now the driver's descriptor type supplies it.
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"GGUF")
+    text = GOOD + (
+        f'[[targets]]\nname = "default"\nkind = "local"\nsource = "{model}"\n'
+        f'[[targets]]\nname = "two"\nkind = "local"\nsource = "{model}"\nn_parallel = 2\n'
+    )
+    path = tmp_path / "gateway.toml"
+    path.write_text(text)
+    _, secrets = load_config(path, environ=ENV)
+    fields = msgspec.structs.fields(LocalDescriptor)
+    default = next(f.default for f in fields if f.name == "n_parallel")
+    assert secrets.decode_slots == {"echo": 0, "default": default, "two": 2}

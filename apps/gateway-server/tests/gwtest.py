@@ -94,9 +94,17 @@ def server_for(backend: str) -> str:
 
 
 def start_gateway(
-    body: str, backend: str, *, env: dict[str, str] | None = None, directory: Path | None = None
+    body: str,
+    backend: str,
+    *,
+    env: dict[str, str] | None = None,
+    directory: Path | None = None,
+    wait: str = "/readyz",
 ) -> Gateway:
-    """Write a configuration (``body`` + a ``[server]`` table) and serve it."""
+    """Write a configuration (``body`` + a ``[server]`` table) and serve it.
+
+    Returns once ``wait`` on the management listener answers 200.
+    """
     directory = directory or Path(tempfile.mkdtemp(prefix="sipp-gw-"))
     port, management = free_port(), free_port()
     server = (
@@ -113,7 +121,7 @@ def start_gateway(
     full_env = {**os.environ, **ENV, **(env or {})}
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "sipp", "gateway", "serve", "--config", str(config)],
+            [sys.executable, "-m", "sipp_gateway_server", "serve", "--config", str(config)],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=full_env,
@@ -127,7 +135,7 @@ def start_gateway(
         full_env,
     )
     try:
-        wait_for(f"{gateway.management}/readyz", process=process)
+        wait_for(f"{gateway.management}{wait}", process=process)
     except Exception:
         gateway.stop(signal.SIGKILL)
         raise RuntimeError(f"gateway did not start:\n{gateway.logs()}") from None

@@ -1,9 +1,17 @@
-"""The gateway application: its lifecycle, its two ASGI apps, and the drain.
+"""The gateway application: it builds the narrow parts, runs their lifecycle, routes ASGI.
 
 :class:`GatewayServer` is the public ASGI application (profile routes and
 ``/v1/models``); its :attr:`~GatewayServer.management` attribute is the
 management one (health, readiness, metrics, status page). Mount either in your
-own ASGI stack, or let ``sipp gateway serve`` run both on their listeners.
+own ASGI stack, or let ``sipp-gateway serve`` run both on their listeners.
+
+The parts, each built here from the configuration and handed to whoever
+needs it (none of them knows this class): :class:`._auth.Authenticator` and
+:class:`._auth.ClientAddress` (who is calling), :class:`._limits.Limits` over
+a :class:`._state.State` (rate limits and admission), :class:`._targets.Targets`
+(the ``SippClient`` and its runs), :class:`._activity.Activity` (lifecycle and
+the in-flight count), :class:`._observe.Observer` (metrics, status page, access
+log). :class:`._handler.RequestPath` is the request path over them.
 
 Lifecycle: :meth:`GatewayServer.running` (also driven by the ASGI
 ``lifespan`` protocol) opens the shared state and a ``SippClient``, adds every
@@ -15,30 +23,46 @@ then ends with an ``error`` event, never silently).
 
 from __future__ import annotations
 
-import weakref
+import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 
-from ..._client import SippClient
-from .._responses import GatewayJSONResponse
+from sipp import SippClient
+from sipp.gateway import GatewayJSONResponse
+
+from ._activity import Activity
 from ._auth import Authenticator, ClientAddress
 from ._checks import Secrets, load_config
-from ._config import GatewayConfig, TargetConfig
+from ._config import GatewayConfig
 from ._cors import Cors
-from ._handler import handle_models, handle_profile
+from ._handler import RequestPath
+from ._limits import Limits
 from ._management import management_app
-from ._observe import Metrics, RecentRequests
-from ._state import MemoryState, State
+from ._observe import Metrics, Observer, RecentRequests
+from ._state import MemoryState, State, StateUnavailable
+from ._targets import Targets
 
 if TYPE_CHECKING:
     import os
 
-    from .._asgi_types import Receive, Scope, Send
+    from sipp.gateway.asgi import Receive, Scope, Send
 
 __all__ = ["GatewayServer", "create_app"]
+
+logger = logging.getLogger("sipp.gateway")
+
+
+def _open_state(config: GatewayConfig, secrets: Secrets) -> State:
+    if config.state.backend == "memory":
+        return MemoryState()
+    from ._redis import RedisState  # coredis is imported only when Redis is configured
+
+    assert secrets.redis_url is not None  # load_config guarantees it
+    state = config.state
+    return RedisState(secrets.redis_url, state.key_prefix, lease_seconds=state.lease_seconds)
 
 
 class GatewayServer:
@@ -46,132 +70,96 @@ class GatewayServer:
 
     def __init__(self, config: GatewayConfig, secrets: Secrets) -> None:
         self.config = config
-        self._secrets = secrets
-        self.targets: dict[str, TargetConfig] = {t.name: t for t in config.targets}
-        self.auth = Authenticator(config, secrets.tokens, secrets.signing_keys)
         security = config.security
-        self.addresses = ClientAddress(
-            security.client_ip, security.trusted_proxies, security.blocklist
+        self.activity = Activity()
+        self.targets = Targets(config.targets, secrets.descriptors, secrets.decode_slots)
+        state = config.state
+        self.limits = Limits(
+            _open_state(config, secrets),
+            ip_rate_limit=security.ip_rate_limit,
+            max_concurrent_requests=config.server.max_concurrent_requests,
+            per_target={t.name: t.max_concurrent for t in config.targets},
+            timeout=state.timeout,
+            rate_limits_on_failure=state.rate_limits_on_failure,
+            admission_on_failure=state.admission_on_failure,
         )
-        self.state: State = MemoryState()
-        self.metrics = Metrics(self._live)
-        self.recent = RecentRequests()
+        self.metrics = Metrics(self._live, lambda: self.activity.active)
+        recent = RecentRequests()
+        self.path = RequestPath(
+            auth=Authenticator(config, secrets.tokens, secrets.signing_keys),
+            addresses=ClientAddress(
+                security.client_ip, security.trusted_proxies, security.blocklist
+            ),
+            limits=self.limits,
+            targets=self.targets,
+            activity=self.activity,
+            observer=Observer(self.metrics, recent, access_log=config.server.access_log),
+            max_request_bytes=config.server.max_request_bytes,
+        )
         self.cors = Cors(config.server.allowed_origins)
-        self.ready = False
-        self.draining = False
-        #: Profile requests in flight in this process.
-        self.active = 0
-        self._idle: anyio.Event | None = None
-        self._client: SippClient | None = None
-        self._runs: weakref.WeakSet[Any] = weakref.WeakSet()
         routes = config.routes
+        self._models_route = routes.models
         self._public = {routes.query: "query", routes.chat: "chat", routes.embed: "embed"}
-        self.management = management_app(self)
+        self.management = management_app(
+            routes,
+            activity=self.activity,
+            limits=self.limits,
+            targets=self.targets,
+            metrics=self.metrics,
+            recent=recent,
+        )
 
     def __repr__(self) -> str:
-        return f"<GatewayServer targets={sorted(self.targets)} ready={self.ready}>"
+        return f"<GatewayServer targets={sorted(self.targets.configs)} ready={self.ready}>"
 
     @property
-    def client(self) -> SippClient:
-        if self._client is None:
-            raise RuntimeError("the gateway is not running")
-        return self._client
-
-    def track(self, run: Any) -> None:
-        self._runs.add(run)
-
-    def describe(self, name: str) -> dict[str, Any]:
-        # The core has no public accessor for an endpoint's capabilities yet.
-        caps = self.client.get(name).capabilities
-        return {
-            "id": name,
-            "object": "model",
-            "owned_by": "sipp",
-            "kind": self.targets[name].kind,
-            "capabilities": {
-                "query": caps.query,
-                "chat": caps.chat,
-                "embed": caps.embed,
-                "streaming": caps.streaming,
-            },
-        }
+    def ready(self) -> bool:
+        return self.activity.ready
 
     def _live(self) -> Iterable[tuple[str, int, int]]:
-        for name, target in self.targets.items():
-            parallel = 0
-            if target.kind == "local":
-                parallel = int(self.config.descriptors[name].get("n_parallel", 4))
-            yield name, self.state.in_flight(f"target:{name}"), parallel
+        for name in self.targets.configs:
+            yield name, self.limits.in_flight(f"target:{name}"), self.targets.decode_slots(name)
 
     # -- lifecycle ---------------------------------------------------------------
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[GatewayServer]:
         """Start (state, client, every target), serve, then drain and close."""
-        async with anyio.create_task_group() as group:
-            self.state = await self._open_state(group)
+        state = self.limits.state
+        async with state.open(), anyio.create_task_group() as group:
+            await self._first_contact()
+            group.start_soon(self.limits.watch)
             try:
-                async with SippClient() as client:
-                    self._client = client
-                    for name in self.targets:
-                        await client.add(name, self._descriptor(name))
-                    self.ready = True
+                async with SippClient() as client, self.targets.serve(client):
+                    self.activity.ready = True
                     try:
                         yield self
                     finally:
-                        self.ready = False
+                        self.activity.ready = False
                         await self.drain(self.config.server.drain_timeout)
-                        self._client = None
             finally:
                 group.cancel_scope.cancel()
-                with anyio.CancelScope(shield=True):
-                    await self.state.aclose()
 
-    def _descriptor(self, name: str) -> Mapping[str, Any]:
-        return self._secrets.descriptors[name]
-
-    async def _open_state(self, group: anyio.abc.TaskGroup) -> State:
-        if self.config.state.backend == "memory":
-            return MemoryState()
-        from ._redis import LEASE_SECONDS, RedisState
-
-        assert self._secrets.redis_url is not None
-        state = RedisState(self._secrets.redis_url, self.config.state.key_prefix)
-        await state.start()
-
-        async def renew() -> None:
-            while True:
-                await anyio.sleep(LEASE_SECONDS / 3)
-                await state.renew()
-
-        group.start_soon(renew)
-        return state
+    async def _first_contact(self) -> None:
+        # A state that is down at startup is not fatal: the limits apply their
+        # failure policy and /readyz reports it until the watch loop sees it back.
+        try:
+            with anyio.fail_after(max(self.config.state.timeout, 2.0)):
+                await self.limits.state.ping()
+            self.limits.state_healthy = True
+        except (StateUnavailable, TimeoutError) as exc:
+            self.limits.state_healthy = False
+            logger.warning("sipp gateway: shared state unavailable at startup: %s", exc)
 
     async def drain(self, grace: float) -> None:
         """Refuse new requests, let running ones finish for ``grace`` s, cancel the rest."""
-        self.draining = True
+        self.activity.stop_accepting()
         with anyio.move_on_after(grace):
-            await self._wait_idle()
-        for run in list(self._runs):
-            run.cancel("server_shutdown")
+            await self.activity.wait_idle()
+        self.targets.cancel_all("server_shutdown")
         # Give cancelled streams a moment to write their error event.
         with anyio.move_on_after(2.0):
-            await self._wait_idle()
-
-    async def _wait_idle(self) -> None:
-        while self.active > 0:
-            self._idle = anyio.Event()
-            await self._idle.wait()
-
-    def request_started(self) -> None:
-        self.active += 1
-        self.metrics.in_flight.inc()
-
-    def request_finished(self) -> None:
-        self.active -= 1
-        self.metrics.in_flight.dec()
-        if self.active == 0 and self._idle is not None:
-            self._idle.set()
+            await self.activity.wait_idle()
 
     # -- ASGI --------------------------------------------------------------------
 
@@ -190,13 +178,13 @@ class GatewayServer:
             await self.cors.preflight(scope, send)
             return
         operation = self._public.get(path)
-        if self.draining or not self.ready:
+        if not self.activity.accepting:
             body = {"error": {"code": "server_shutdown", "message": "the gateway is not ready"}}
             await GatewayJSONResponse(body, status=503)(scope, receive, send)
         elif operation is not None and method == "POST":
-            await handle_profile(self, operation, scope, receive, send)
-        elif path == self.config.routes.models and method == "GET":
-            await handle_models(self, scope, receive, send)
+            await self.path.profile(operation, scope, receive, send)
+        elif path == self._models_route and method == "GET":
+            await self.path.models(scope, receive, send)
         else:
             status, code = (405, "method_not_allowed") if operation else (404, "not_found")
             body = {"error": {"code": code, "message": f"no route {method} {path}"}}

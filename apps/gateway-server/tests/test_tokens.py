@@ -10,8 +10,7 @@ import jwt
 import pytest
 from gw_configs import MAIN, ROTATION
 from gwtest import OLD_SIGNING_KEY, SIGNING_KEY, Gateway
-
-from sipp.gateway.server import mint_gateway_token
+from sipp_gateway_server import mint_gateway_token
 
 pytestmark = pytest.mark.anyio
 

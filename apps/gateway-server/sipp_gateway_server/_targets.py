@@ -1,0 +1,104 @@
+"""The public targets: their configuration, the ``SippClient`` that runs them, and their runs.
+
+The request path asks this part three things: does a target exist (and its
+admission limit), start a run on it, and describe it for ``/v1/models``.
+The drain asks it to cancel every run still going. The client is opened by
+the application's lifecycle and handed in with :meth:`Targets.serve`.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sipp import EmbedRun, Run, SippClient
+
+from ._config import TargetConfig
+
+__all__ = ["Targets"]
+
+
+class Targets:
+    """Every configured target, by name, and the runs started on them."""
+
+    def __init__(
+        self,
+        targets: Sequence[TargetConfig],
+        descriptors: Mapping[str, Mapping[str, Any]],
+        decode_slots: Mapping[str, int],
+    ) -> None:
+        self.configs: dict[str, TargetConfig] = {t.name: t for t in targets}
+        self._descriptors = descriptors
+        self._decode_slots = decode_slots
+        self._client: SippClient | None = None
+        # Weak: a finished run must not be kept alive only to be cancelled later.
+        self._runs: weakref.WeakSet[Run | EmbedRun] = weakref.WeakSet()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.configs
+
+    def __len__(self) -> int:
+        return len(self.configs)
+
+    def max_concurrent(self, name: str) -> int | None:
+        return self.configs[name].max_concurrent
+
+    def decode_slots(self, name: str) -> int:
+        """Decode slots the target's driver declares (``n_parallel``); 0 when it has none."""
+        return self._decode_slots.get(name, 0)
+
+    @asynccontextmanager
+    async def serve(self, client: SippClient) -> AsyncIterator[None]:
+        """Add every target to ``client`` (models load here) and run on it until exit."""
+        for name in self.configs:
+            await client.add(name, self._descriptors[name])
+        self._client = client
+        try:
+            yield
+        finally:
+            self._client = None
+
+    @property
+    def client(self) -> SippClient:
+        if self._client is None:
+            raise RuntimeError("the gateway is not running")
+        return self._client
+
+    def available(self, names: Iterable[str]) -> list[str]:
+        """The names among ``names`` that are loaded and serving."""
+        endpoints = self.client.endpoints
+        return [name for name in names if name in endpoints]
+
+    def start(self, operation: str, request: Any, *, target: str) -> Run | EmbedRun:
+        """Start ``operation`` on ``target`` (awaited or streamed by the caller)."""
+        client = self.client
+        run: Run | EmbedRun
+        if operation == "embed":
+            run = client.embed(request, endpoint=target)
+        elif operation == "chat":
+            run = client.chat(request, endpoint=target)
+        else:
+            run = client.query(request, endpoint=target)
+        self._runs.add(run)
+        return run
+
+    def cancel_all(self, reason: str) -> None:
+        for run in list(self._runs):
+            run.cancel(reason)
+
+    def describe(self, name: str) -> dict[str, Any]:
+        caps = self.client.get(name).capabilities
+        return {
+            "id": name,
+            "object": "model",
+            "owned_by": "sipp",
+            "kind": self.configs[name].kind,
+            "capabilities": {
+                "query": caps.query,
+                "chat": caps.chat,
+                "embed": caps.embed,
+                "streaming": caps.streaming,
+            },
+        }
