@@ -62,6 +62,7 @@ from ._models import (
 )
 from ._registry import installed_drivers, register_driver, unregister_driver
 from ._run import EmbedRun, Run
+from ._sync import SyncClient, SyncEmbedRun, SyncRun
 
 __version__ = "0.1.0"
 
@@ -105,6 +106,9 @@ __all__ = [
     "RunCancelled",
     "SippClient",
     "SippError",
+    "SyncClient",
+    "SyncEmbedRun",
+    "SyncRun",
     "TextResponse",
     "TimeoutError",
     "Timeouts",

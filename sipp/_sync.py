@@ -1,0 +1,433 @@
+"""SyncClient: the same client without ``await``, for scripts, notebooks and threads.
+
+Each ``SyncClient`` owns one event loop in one background thread (an anyio
+``BlockingPortal``); every call hops into that loop and the calling thread
+waits for the answer. So the client works wherever a thread can block: a plain
+script, a thread pool, a worker thread of an asyncio or trio program, and the
+thread of a running event loop (a Jupyter cell), because the caller's own
+loop, if any, is never touched. Connections live on the client's own loop for
+the client's whole life, which is what breaks in clients that run a fresh
+loop per call ("Event loop is closed" on the second call).
+
+Ctrl-C (``KeyboardInterrupt`` in the waiting thread) cancels the run being
+waited for with reason ``caller_cancelled`` before the exception propagates,
+so an interrupted call leaves no work running upstream.
+
+The loop thread is a daemon: a client nobody closed never keeps the
+interpreter from exiting, and an ``atexit`` hook closes it gracefully first.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import threading
+import types
+import weakref
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, TypeVar, cast
+
+import anyio
+
+from ._client import SippClient
+from ._descriptors import Descriptor
+from ._endpoint import EndpointRef
+from ._errors import ClientClosedError
+from ._models import (
+    ChatMessage,
+    ChatRequest,
+    EmbeddingResponse,
+    EmbedRequest,
+    LocalOptions,
+    QueryRequest,
+    TextResponse,
+    Timeouts,
+    TokenBatch,
+)
+from ._run import EmbedRun, Run, RunStatus
+
+if TYPE_CHECKING:
+    import concurrent.futures
+
+    from anyio.from_thread import BlockingPortal
+    from typing_extensions import Unpack
+
+__all__ = ["EmbedOptions", "SyncClient", "SyncEmbedRun", "SyncRun", "TextOptions"]
+
+T = TypeVar("T")
+ResponseT = TypeVar("ResponseT", TextResponse, EmbeddingResponse)
+EndpointArg = EndpointRef | str | None
+Backend = Literal["asyncio", "trio"]
+
+#: How long an interrupted call waits for its run to wind down before re-raising.
+_INTERRUPT_GRACE = 2.0
+
+
+class TextOptions(TypedDict, total=False):
+    """The keyword options of ``query`` and ``chat``; the async client takes the same.
+
+    One place to extend when the core grows an option: every blocking method
+    forwards ``**options`` unchanged.
+    """
+
+    max_tokens: int
+    temperature: float
+    top_p: float
+    stop: list[str]
+    seed: int
+    emit_tokens: bool
+    timeout: float | Timeouts
+    retries: int
+    local: LocalOptions | Mapping[str, Any]
+    provider_options: dict[str, Any]
+    endpoint_options: dict[str, Any]
+
+
+class EmbedOptions(TypedDict, total=False):
+    """The keyword options of ``embed``."""
+
+    timeout: float | Timeouts
+    retries: int
+    local: LocalOptions | Mapping[str, Any]
+    provider_options: dict[str, Any]
+    endpoint_options: dict[str, Any]
+
+
+class _Loop:
+    """One event loop in a daemon thread, reached through a blocking portal."""
+
+    def __init__(self, backend: Backend, backend_options: dict[str, Any] | None) -> None:
+        import concurrent.futures  # loaded by anyio's portal anyway; kept off `import sipp`
+
+        ready: concurrent.futures.Future[BlockingPortal] = concurrent.futures.Future()
+        self._thread = threading.Thread(
+            target=self._serve,
+            args=(backend, backend_options, ready),
+            name="sipp-sync-loop",
+            daemon=True,
+        )
+        self._thread.start()
+        self.portal = ready.result()
+
+    @staticmethod
+    def _serve(
+        backend: Backend,
+        backend_options: dict[str, Any] | None,
+        ready: concurrent.futures.Future[BlockingPortal],
+    ) -> None:
+        # Imported here, in the loop thread: `import sipp` does not pay for it.
+        from anyio.from_thread import BlockingPortal
+
+        async def main() -> None:
+            async with BlockingPortal() as portal:
+                ready.set_result(portal)
+                await portal.sleep_until_stopped()
+
+        try:
+            anyio.run(main, backend=backend, backend_options=backend_options)
+        except BaseException as exc:  # handed to the thread that waits for the portal
+            if not ready.done():
+                ready.set_exception(exc)
+            else:
+                raise
+
+    def stop(self) -> None:
+        if self._thread is threading.current_thread():
+            raise RuntimeError("a SyncClient cannot be closed from its own loop thread")
+        with contextlib.suppress(RuntimeError):  # the portal already stopped
+            self.portal.call(self.portal.stop, True)
+        self._thread.join()
+
+
+_open_clients: weakref.WeakSet[SyncClient] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_forgotten_clients() -> None:
+    # Daemon loop threads would just freeze at exit; close their endpoints properly first.
+    for client in list(_open_clients):
+        # At exit, one failing client must not stop the others from closing.
+        with contextlib.suppress(Exception):
+            client.close()
+
+
+class SyncClient:
+    """``SippClient`` without ``await``: every method blocks until it has its answer.
+
+    ::
+
+        with SyncClient() as client:
+            client.add("local", {"kind": "local", "source": "model.gguf"})
+            print(client.query("Hello", max_tokens=32).response().text)
+
+    ``backend`` picks the background loop (``"asyncio"`` or ``"trio"``). Safe
+    to share between threads. Close it with ``close()`` or a ``with`` block;
+    one left open is closed at interpreter exit.
+    """
+
+    def __init__(
+        self,
+        *,
+        backend: Backend = "asyncio",
+        backend_options: dict[str, Any] | None = None,
+        show_progress: bool = False,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._closed = False
+        self._loop = _Loop(backend, backend_options)
+        self._client = SippClient(show_progress=show_progress)
+        # Entered and left in one task of the loop, as the client's task group requires.
+        self._context = self._loop.portal.wrap_async_context_manager(self._client)
+        try:
+            self._context.__enter__()
+        except BaseException:
+            self._loop.stop()
+            raise
+        _open_clients.add(self)
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def __enter__(self) -> SyncClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: types.TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Cancel runs in flight (reason ``client_closed``), close every endpoint, stop the loop.
+
+        Idempotent; safe from any thread except the client's own loop.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        _open_clients.discard(self)
+        try:
+            self._context.__exit__(None, None, None)
+        finally:
+            self._loop.stop()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _call(self, func: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Run ``await func(*args)`` on the loop and wait for it here."""
+        return cast("T", self._call_plain(_awaited, func, *args))
+
+    def _call_plain(self, func: Callable[..., T], *args: Any) -> T:
+        """Run ``func(*args)`` on the loop's thread (the client is single-threaded there)."""
+        if self._closed:
+            raise ClientClosedError("the SyncClient is closed")
+        try:
+            return self._loop.portal.call(func, *args)
+        except RuntimeError as exc:
+            if self._closed:
+                raise ClientClosedError("the SyncClient is closed") from exc
+            raise
+
+    # -- endpoints ---------------------------------------------------------------
+
+    def add(self, name: str, descriptor: Descriptor | Mapping[str, Any]) -> EndpointRef:
+        """Register (or replace) the endpoint ``name``; see ``SippClient.add``."""
+        return self._call(self._client.add, name, descriptor)
+
+    def remove(self, name: str) -> None:
+        self._call_plain(self._client.remove, name)
+
+    def get(self, name: str) -> EndpointRef:
+        return self._call_plain(self._client.get, name)
+
+    @property
+    def endpoints(self) -> Mapping[str, EndpointRef]:
+        """A read-only snapshot of the registered endpoints by name."""
+        return self._call_plain(lambda: self._client.endpoints)
+
+    # -- requests ------------------------------------------------------------------
+
+    def query(
+        self,
+        prompt: str | QueryRequest,
+        *,
+        endpoint: EndpointArg = None,
+        **options: Unpack[TextOptions],
+    ) -> SyncRun:
+        """Start completing ``prompt``; ``.response()`` on the result waits for the answer."""
+        run = self._start(lambda: self._client.query(prompt, endpoint=endpoint, **options))
+        return SyncRun(run, self)
+
+    def chat(
+        self,
+        messages: Iterable[ChatMessage | Mapping[str, str]] | ChatRequest,
+        *,
+        endpoint: EndpointArg = None,
+        **options: Unpack[TextOptions],
+    ) -> SyncRun:
+        """Start continuing a conversation; ``.response()`` waits for the answer."""
+        if not isinstance(messages, ChatRequest):
+            messages = list(messages)  # a generator is consumed here, in the caller's thread
+        run = self._start(lambda: self._client.chat(messages, endpoint=endpoint, **options))
+        return SyncRun(run, self)
+
+    def embed(
+        self,
+        input: str | EmbedRequest,
+        *,
+        endpoint: EndpointArg = None,
+        **options: Unpack[EmbedOptions],
+    ) -> SyncEmbedRun:
+        """Start embedding ``input``; ``.response()`` waits for the vector."""
+        run = self._start(lambda: self._client.embed(input, endpoint=endpoint, **options))
+        return SyncEmbedRun(run, self)
+
+    def _start(self, start: Callable[[], T]) -> T:
+        # The run is created on the loop (it belongs to the loop's task group). If
+        # Ctrl-C lands while the loop creates it, the handle is still collected and
+        # cancelled, so the interrupted call starts nothing that keeps running.
+        if self._closed:
+            raise ClientClosedError("the SyncClient is closed")
+        future = self._loop.portal.start_task_soon(_call_sync, start)
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            _cancel_started(future)
+            raise
+
+    def _wait(self, handle: Run | EmbedRun, func: Callable[[], Awaitable[T]]) -> T:
+        """Wait in this thread for ``func()`` on the loop; Ctrl-C cancels ``handle``'s run."""
+        try:
+            future = self._loop.portal.start_task_soon(func)
+        except RuntimeError as exc:
+            raise ClientClosedError("the SyncClient is closed") from exc
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            handle.cancel("caller_cancelled")
+            # Let the run wind down (its HTTP stream closed, its slot released) so
+            # the interrupted program does not exit with work still in flight.
+            import concurrent.futures
+
+            concurrent.futures.wait([future], timeout=_INTERRUPT_GRACE)
+            raise
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<SyncClient {state}>"
+
+
+async def _awaited(func: Callable[..., Awaitable[T]], *args: Any) -> T:
+    return await func(*args)
+
+
+async def _call_sync(func: Callable[[], T]) -> T:
+    return func()
+
+
+def _cancel_started(future: concurrent.futures.Future[Any]) -> None:
+    try:
+        handle = future.result(timeout=_INTERRUPT_GRACE)
+    except BaseException:  # nothing was started, or it failed by itself
+        return
+    if isinstance(handle, (Run, EmbedRun)):
+        handle.cancel("caller_cancelled")
+
+
+class _SyncHandle(Generic[ResponseT]):
+    __slots__ = ("_client", "_run")
+
+    def __init__(self, run: Run | EmbedRun, client: SyncClient) -> None:
+        self._run = run
+        self._client = client
+
+    @property
+    def id(self) -> str:
+        return self._run.id
+
+    @property
+    def status(self) -> RunStatus:
+        return self._run.status
+
+    @property
+    def endpoint(self) -> EndpointRef:
+        return self._run.endpoint
+
+    @property
+    def cancel_reason(self) -> str | None:
+        return self._run.cancel_reason
+
+    @property
+    def final_response(self) -> ResponseT | None:
+        """The response once the run completed, else ``None`` (never waits)."""
+        return self._run.final_response  # type: ignore[return-value]
+
+    @property
+    def error(self) -> BaseException | None:
+        return self._run.error
+
+    def cancel(self, reason: str = "caller_cancelled") -> None:
+        """Stop the run. Idempotent, safe from any thread."""
+        self._run.cancel(reason)
+
+    def response(self) -> ResponseT:
+        """Wait for the final response (the same object every time).
+
+        Raises what ``await run`` raises: ``RunCancelled`` after a cancel, the
+        run's error after a failure. Ctrl-C while waiting cancels the run.
+        """
+        run = self._run
+        return self._client._wait(run, run._wait)  # type: ignore[return-value]
+
+    result = response
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.id} {self.status} on {self.endpoint.name!r}>"
+
+
+class SyncRun(_SyncHandle[TextResponse]):
+    """A running blocking ``query`` or ``chat``: iterate ``tokens``, wait for ``response()``."""
+
+    __slots__ = ()
+
+    @property
+    def tokens(self) -> Iterator[TokenBatch]:
+        """The token batches as a plain iterator (one reader). Ctrl-C while waiting cancels."""
+        run = self._run
+        assert isinstance(run, Run)
+        return _SyncTokens(run, self._client)
+
+
+class SyncEmbedRun(_SyncHandle[EmbeddingResponse]):
+    """A running blocking ``embed``: ``response()`` waits for the vector."""
+
+    __slots__ = ()
+
+
+class _SyncTokens:
+    __slots__ = ("_client", "_iterator", "_run")
+
+    def __init__(self, run: Run, client: SyncClient) -> None:
+        self._run = run
+        self._client = client
+        self._iterator = run.tokens
+
+    def __iter__(self) -> _SyncTokens:
+        return self
+
+    def __next__(self) -> TokenBatch:
+        batch = self._client._wait(self._run, self._receive)
+        if batch is None:
+            raise StopIteration
+        return batch
+
+    async def _receive(self) -> TokenBatch | None:
+        # StopAsyncIteration cannot cross the portal as a value; None marks the end.
+        try:
+            return await self._iterator.__anext__()
+        except StopAsyncIteration:
+            return None
