@@ -42,6 +42,12 @@ TEST_DEPS = [
     "starlette>=0.40",
     "prometheus-client>=0.20",
     "pyjwt>=2.8",
+    # the optional extras, so their tests run: cli and otel (plus the SDK's in-memory exporters)
+    "click>=8.1",
+    "rich>=13",
+    "tomli-w>=1",
+    "opentelemetry-api>=1.27",
+    "opentelemetry-sdk>=1.27",
 ]
 #: Baselines the benchmarks compare against; never dependencies of the project.
 BENCH_DEPS = ["httpx-sse>=0.4", "openai>=1.50", "litellm>=1.50"]
@@ -56,6 +62,11 @@ TYPE_DEPS = [
     "uvicorn>=0.30",
     "hypercorn>=0.17",
     "tomli>=2",  # mypy checks the Python 3.10 branch of the TOML import
+    "click>=8.1",
+    "rich>=13",
+    "tomli-w>=1",
+    "opentelemetry-api>=1.27",
+    "opentelemetry-sdk>=1.27",
 ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -45,3 +46,12 @@ def add_gateway_command(commands: Any) -> None:
     )
     check.add_argument("--config", required=True, help="the gateway's TOML configuration")
     check.set_defaults(handler=_check)
+
+
+def gateway_main(argv: Sequence[str]) -> int:
+    """``sipp gateway ARGS...``: the entry point the ``sipp`` command hands ``ARGS`` to."""
+    parser = argparse.ArgumentParser(prog="sipp")
+    add_gateway_command(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["gateway", *argv])
+    status: int = args.handler(args)
+    return status
