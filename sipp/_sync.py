@@ -14,12 +14,13 @@ waited for with reason ``caller_cancelled`` before the exception propagates,
 so an interrupted call leaves no work running upstream.
 
 The loop thread is a daemon: a client nobody closed never keeps the
-interpreter from exiting, and an ``atexit`` hook closes it gracefully first.
+interpreter from exiting. A finalizer closes such a client properly (its
+runs cancelled, its endpoints closed, its thread joined) when it is garbage
+collected or, at the latest, at interpreter exit.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import threading
 import types
@@ -131,24 +132,27 @@ class _Loop:
             else:
                 raise
 
+    def in_loop_thread(self) -> bool:
+        return self._thread is threading.current_thread()
+
     def stop(self) -> None:
-        if self._thread is threading.current_thread():
+        if self.in_loop_thread():
             raise RuntimeError("a SyncClient cannot be closed from its own loop thread")
         with contextlib.suppress(RuntimeError):  # the portal already stopped
             self.portal.call(self.portal.stop, True)
         self._thread.join()
 
 
-_open_clients: weakref.WeakSet[SyncClient] = weakref.WeakSet()
-
-
-@atexit.register
-def _close_forgotten_clients() -> None:
-    # Daemon loop threads would just freeze at exit; close their endpoints properly first.
-    for client in list(_open_clients):
-        # At exit, one failing client must not stop the others from closing.
-        with contextlib.suppress(Exception):
-            client.close()
+def _shutdown(loop: _Loop, context: contextlib.AbstractContextManager[Any]) -> None:
+    """Close the client on its loop, then stop the loop; never holds a SyncClient reference."""
+    if loop.in_loop_thread():
+        # Collected on the loop's own thread: it cannot wait for itself; hand over.
+        threading.Thread(target=_shutdown, args=(loop, context), daemon=True).start()
+        return
+    try:
+        context.__exit__(None, None, None)
+    finally:
+        loop.stop()
 
 
 class SyncClient:
@@ -183,7 +187,8 @@ class SyncClient:
         except BaseException:
             self._loop.stop()
             raise
-        _open_clients.add(self)
+        # Runs once: from close(), when the client is collected, or at interpreter exit.
+        self._finalizer = weakref.finalize(self, _shutdown, self._loop, self._context)
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -207,11 +212,7 @@ class SyncClient:
             if self._closed:
                 return
             self._closed = True
-        _open_clients.discard(self)
-        try:
-            self._context.__exit__(None, None, None)
-        finally:
-            self._loop.stop()
+        self._finalizer()
 
     @property
     def closed(self) -> bool:
@@ -287,33 +288,32 @@ class SyncClient:
         return SyncEmbedRun(run, self)
 
     def _start(self, start: Callable[[], T]) -> T:
-        # The run is created on the loop (it belongs to the loop's task group). If
-        # Ctrl-C lands while the loop creates it, the handle is still collected and
-        # cancelled, so the interrupted call starts nothing that keeps running.
-        if self._closed:
-            raise ClientClosedError("the SyncClient is closed")
-        future = self._loop.portal.start_task_soon(_call_sync, start)
+        # The run is created on the loop (it belongs to the loop's task group).
+        starter = _Starter(start)
         try:
-            return future.result()
+            return self._call(starter)
         except KeyboardInterrupt:
-            _cancel_started(future)
+            starter.abandon()  # Ctrl-C while the loop created it: nothing keeps running
             raise
 
     def _wait(self, handle: Run | EmbedRun, func: Callable[[], Awaitable[T]]) -> T:
         """Wait in this thread for ``func()`` on the loop; Ctrl-C cancels ``handle``'s run."""
+        future = None
         try:
-            future = self._loop.portal.start_task_soon(func)
-        except RuntimeError as exc:
-            raise ClientClosedError("the SyncClient is closed") from exc
-        try:
+            try:
+                future = self._loop.portal.start_task_soon(func)
+            except RuntimeError as exc:
+                raise ClientClosedError("the SyncClient is closed") from exc
             return future.result()
         except KeyboardInterrupt:
+            # Ctrl-C can land while the task is being handed to the loop, too.
             handle.cancel("caller_cancelled")
-            # Let the run wind down (its HTTP stream closed, its slot released) so
-            # the interrupted program does not exit with work still in flight.
-            import concurrent.futures
+            if future is not None:
+                # Let the run wind down (its HTTP stream closed, its slot released) so
+                # the interrupted program does not exit with work still in flight.
+                import concurrent.futures
 
-            concurrent.futures.wait([future], timeout=_INTERRUPT_GRACE)
+                concurrent.futures.wait([future], timeout=_INTERRUPT_GRACE)
             raise
 
     def __repr__(self) -> str:
@@ -325,15 +325,35 @@ async def _awaited(func: Callable[..., Awaitable[T]], *args: Any) -> T:
     return await func(*args)
 
 
-async def _call_sync(func: Callable[[], T]) -> T:
-    return func()
+class _Starter(Generic[T]):
+    """Creates a run on the loop; whichever of "created" and "abandoned" comes second cancels."""
+
+    def __init__(self, start: Callable[[], T]) -> None:
+        self._start = start
+        self._lock = threading.Lock()
+        self._handle: T | None = None
+        self._abandoned = False
+
+    async def __call__(self) -> T:
+        # A coroutine on purpose: the portal awaits what a plain function returns,
+        # and a Run is awaitable, so it would hand back the response instead.
+        handle = self._start()
+        with self._lock:
+            self._handle = handle
+            abandoned = self._abandoned
+        if abandoned:
+            _cancel(handle)
+        return handle
+
+    def abandon(self) -> None:
+        with self._lock:
+            self._abandoned = True
+            handle = self._handle
+        if handle is not None:
+            _cancel(handle)
 
 
-def _cancel_started(future: concurrent.futures.Future[Any]) -> None:
-    try:
-        handle = future.result(timeout=_INTERRUPT_GRACE)
-    except BaseException:  # nothing was started, or it failed by itself
-        return
+def _cancel(handle: object) -> None:
     if isinstance(handle, (Run, EmbedRun)):
         handle.cancel("caller_cancelled")
 

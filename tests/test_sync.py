@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import gc
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 import trio
 
 from sipp import ClientClosedError, RunCancelled, SyncClient, TransportError
+from sipp.testing import scripted_driver
 
 BACKENDS = [pytest.param("asyncio", id="asyncio"), pytest.param("trio", id="trio")]
 SLOW = {"kind": "scripted", "reply": "one two three four five", "token_delay": 0.05}
@@ -142,6 +144,18 @@ def test_close_is_idempotent_leaves_no_thread_and_refuses_later_calls(backend: s
         client.query("x", endpoint="slow")
     with pytest.raises(ClientClosedError):
         client.add("other", SLOW)
+
+
+def test_a_dropped_client_is_closed_and_its_thread_joined() -> None:
+    before = len(_loop_threads())
+    client = SyncClient()
+    client.add("echo", {"kind": "scripted"})
+    driver = scripted_driver.opened[-1]
+    assert len(_loop_threads()) == before + 1
+    del client
+    gc.collect()
+    assert driver.closed
+    assert len(_loop_threads()) == before
 
 
 def test_a_new_client_after_a_closed_one_works() -> None:
