@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -234,10 +235,12 @@ def endpoints_add(
         if name in entries and not force:
             raise EndpointsFileError(f"an endpoint named {name!r} exists; --force replaces it")
         entry: dict[str, Any] = {"kind": kind}
+        # A model file is saved as an absolute path, so the name works from any directory.
+        path = None if source is None else str(Path(source).expanduser().resolve())
         fields = {
             "provider": provider,
             "model": model,
-            "source": source,
+            "source": path,
             "base_url": base_url,
             "target": target,
             "api_key_env": api_key_env,
@@ -247,8 +250,7 @@ def endpoints_add(
             entry["authentication"] = {"kind": "bearer", "value_env": token_env}
         entry.update(_parse_set(settings))
         entries[name] = validate_entry(name, entry)
-        path = save_endpoints(entries)
-        print(f"saved endpoint {name!r} in {path}")
+        print(f"saved endpoint {name!r} in {save_endpoints(entries)}")
         return 0
 
     sys.exit(_guarded(command))
