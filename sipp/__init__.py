@@ -62,7 +62,8 @@ from ._models import (
 )
 from ._registry import installed_drivers, register_driver, unregister_driver
 from ._run import EmbedRun, Run
-from ._sync import SyncClient, SyncEmbedRun, SyncRun
+from ._sync import SyncClient
+from ._sync_run import SyncEmbedRun, SyncRun
 
 __version__ = "0.1.0"
 

@@ -22,7 +22,8 @@ from rich.console import Console
 
 from .._errors import SippError
 from .._models import TextResponse
-from .._sync import SyncClient, SyncRun
+from .._sync import SyncClient
+from .._sync_run import SyncRun
 from ._endpoints import EndpointsFileError, load_endpoints, resolve_descriptor
 
 __all__ = ["ChatSession", "Target", "run_chat", "run_query"]
