@@ -246,8 +246,13 @@ class _RunTelemetry:
         span.end()
 
 
-def _text_part(text: str) -> dict[str, str]:
-    return {"type": "text", "content": text}
+def _text_part(content: object) -> dict[str, Any]:
+    if isinstance(content, str):
+        return {"type": "text", "content": content}
+    # Richer message content (parts, tool calls) as plain JSON-ready data.
+    import msgspec
+
+    return {"type": "structured", "content": msgspec.to_builtins(content)}
 
 
 def _input_messages(state: RunState) -> str:
