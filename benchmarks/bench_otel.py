@@ -11,7 +11,10 @@ Each sample is a fresh interpreter in one of three states:
 * ``SDK``: a real tracer and meter provider with no-op exporters (what
   telemetry costs when it is on; for information, no target).
 
-States alternate round by round so machine drift hits them alike. Target
+States alternate round by round so machine drift hits them alike. Each
+worker also times the two hooks themselves (``start_run`` and
+``inject_headers`` when they find nothing to do), the whole per-run price
+of telemetry that is not configured. Target
 (quality bar of issue 14): ``api, no SDK`` ≤ 1.02× ``without``.
 Writes ``benchmarks/results/otel.json``. Run: ``python benchmarks/bench_otel.py``.
 """
@@ -85,7 +88,17 @@ async def main():
         total = 0
         for _ in range(streams):
             total += await one()
-        print((time.process_time() - start) / total)
+        per_token = (time.process_time() - start) / total
+    hook = float("nan")
+    if state != "SDK":  # the hooks' own cost per run when they find nothing to do
+        import sipp._telemetry as hooks
+        headers = {}
+        start = time.perf_counter()
+        for _ in range(100_000):
+            hooks.start_run(None)
+            hooks.inject_headers(headers)
+        hook = (time.perf_counter() - start) / 100_000
+    print(per_token, hook)
 
 anyio.run(main)
 """
@@ -98,14 +111,15 @@ def _free_port() -> int:
         return port
 
 
-def _sample(state: str, base_url: str) -> float:
+def _sample(state: str, base_url: str) -> tuple[float, float]:
     out = subprocess.run(
         [sys.executable, "-c", WORKER, state, base_url, str(STREAMS), str(TOKENS)],
         capture_output=True,
         text=True,
         check=True,
     )
-    return float(out.stdout.strip().splitlines()[-1])
+    per_token, hook = out.stdout.strip().splitlines()[-1].split()
+    return float(per_token), float(hook)
 
 
 def main() -> None:
@@ -126,10 +140,14 @@ def main() -> None:
                 raise
             time.sleep(0.05)
     samples: dict[str, list[float]] = {state: [] for state in STATES}
+    hooks: dict[str, list[float]] = {state: [] for state in STATES}
     ratios: dict[str, list[float]] = {state: [] for state in STATES}
     try:
         for _ in range(ROUNDS):
-            round_values = {state: _sample(state, base_url) for state in STATES}
+            round_values = {}
+            for state in STATES:
+                round_values[state], hook = _sample(state, base_url)
+                hooks[state].append(hook)
             for state, value in round_values.items():
                 samples[state].append(value)
                 ratios[state].append(value / round_values["without"])
@@ -144,6 +162,7 @@ def main() -> None:
                 "cpu µs/token (median)": cpu["median"] * 1e6,
                 "spread µs": f"{cpu['min'] * 1e6:.3f}..{cpu['max'] * 1e6:.3f}",
                 "× without (median of per-round ratios)": statistics.median(ratios[state]),
+                "hooks ns/run (nothing to do)": statistics.median(hooks[state]) * 1e9,
             }
         )
     write(

@@ -8,7 +8,9 @@ OpenTelemetry. The decision, per run:
 2. otherwise, when the program imported ``opentelemetry`` (it must have, to
    configure an SDK) and the global tracer or meter provider is a real one,
    build the observer once and keep it: OpenTelemetry's global providers can
-   be set only once, so the answer never changes after that;
+   be set only once, so the answer never changes after that. While they are
+   not set, the answer "no" is kept for a second (asking OpenTelemetry costs
+   microseconds; a program that sets up its SDK later is seen within a second);
 3. otherwise nothing: no import, no span object, no attribute dict.
 
 Everything that imports ``opentelemetry`` lives in ``sipp._otel``.
@@ -17,6 +19,7 @@ Everything that imports ``opentelemetry`` lives in ``sipp._otel``.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Protocol
 
@@ -44,17 +47,25 @@ class _Observer(Protocol):
 _observer: _Observer | None = None
 #: ``configure`` was called: auto-detection is off, ``_observer`` is authoritative.
 _configured = False
+#: Until then (monotonic seconds), a "not configured" answer stands without asking again.
+_next_check = 0.0
+_RECHECK_SECONDS = 1.0
 
 
 def _detect() -> _Observer | None:
-    global _observer
+    global _observer, _next_check
     modules = sys.modules
     if "opentelemetry.trace" not in modules and "opentelemetry.metrics" not in modules:
         return None  # nobody set up OpenTelemetry: the common, free case
+    now = time.monotonic()
+    if now < _next_check:
+        return None
     from ._otel import detect_global
 
     observer = detect_global()
-    if observer is not None:
+    if observer is None:
+        _next_check = now + _RECHECK_SECONDS
+    else:
         _observer = observer
     return observer
 
@@ -83,6 +94,7 @@ def inject_headers(headers: MutableMapping[str, str]) -> None:
 
 
 def configure(observer: _Observer | None, *, explicit: bool) -> None:
-    global _observer, _configured
+    global _observer, _configured, _next_check
     _observer = observer
     _configured = explicit
+    _next_check = 0.0

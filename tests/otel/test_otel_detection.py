@@ -83,3 +83,32 @@ def test_the_blocking_client_records_spans_too() -> None:
         """
     )
     assert out == "True"
+
+
+def test_an_sdk_set_up_after_the_first_run_is_seen_within_a_second() -> None:
+    out = _python(
+        """
+        import time
+        import anyio
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        from sipp import SippClient
+
+        async def main():
+            async with SippClient() as client:
+                await client.add("s", {"kind": "scripted"})
+                await client.query("before")
+                exporter = InMemorySpanExporter()
+                provider = TracerProvider()
+                provider.add_span_processor(SimpleSpanProcessor(exporter))
+                trace.set_tracer_provider(provider)
+                await anyio.sleep(1.1)
+                await client.query("after")
+                print(len(exporter.get_finished_spans()))
+
+        anyio.run(main)
+        """
+    )
+    assert out == "1"
