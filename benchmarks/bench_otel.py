@@ -165,10 +165,16 @@ def main() -> None:
                 "hooks ns/run (nothing to do)": statistics.median(hooks[state]) * 1e9,
             }
         )
+    # The same question answered without the noise of whole streams: what the hooks
+    # add per run, spread over the run's tokens, relative to the CPU of one token.
+    added = statistics.median(hooks["api, no SDK"]) - statistics.median(hooks["without"])
+    direct = 1 + added / TOKENS / statistics.median(samples["without"])
+    print(f"hooks, api imported vs missing: {added * 1e9:+.0f} ns/run = {direct:.6f}x per token")
     write(
         "otel",
         rows,
         {
+            "direct_ratio_from_hook_timing": direct,
             "rounds": ROUNDS,
             "streams": STREAMS,
             "tokens": TOKENS,
