@@ -56,7 +56,7 @@ async def test_traceparent_reaches_the_upstream_under_the_callers_trace(
     assert attributes["gen_ai.usage.output_tokens"] == 3
     context = span.get_span_context()
     assert context.trace_id == parent.get_span_context().trace_id
-    request = next(r for r in mock_state.requests if r["headers"]["x-request-id"] == run.id)
+    request = next(r for r in mock_state.requests if r["headers"].get("x-request-id") == run.id)
     assert request["headers"]["traceparent"] == (
         f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
     )
