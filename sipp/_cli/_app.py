@@ -36,6 +36,11 @@ def _guarded(command: Callable[[], int]) -> int:
         return command()
     except (SippError, EndpointsFileError, CliError) as exc:
         return report_error(exc)
+    except KeyboardInterrupt:
+        # The run being read was already cancelled (SyncClient does that); the
+        # conventional status of a program stopped by Ctrl-C, not click's "Aborted!".
+        print(file=sys.stderr)
+        return 130
 
 
 def _target_options(function: F) -> F:

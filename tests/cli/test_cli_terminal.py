@@ -140,3 +140,14 @@ def test_errors_are_one_line_without_a_traceback(
     assert terminal.wait() == 2
     assert "no endpoint named 'nope' (known: echo, long)" in terminal.output
     assert "Traceback" not in terminal.output
+
+
+def test_ctrl_c_during_a_query_stops_it_with_status_130(
+    config: dict[str, str], terminals: list[Terminal]
+) -> None:
+    terminal = _open(terminals, sipp("query", "-e", "long", "go"), config)
+    terminal.expect("word word")
+    terminal.ctrl_c()
+    assert terminal.wait(timeout=10) == 130
+    assert terminal.output.count("word") < 500
+    assert "Traceback" not in terminal.output
