@@ -44,6 +44,12 @@ TEST_DEPS = [
     "pyjwt>=2.8",
     "coredis>=6.9,<7",
     "trustme>=1.1",  # certificates for the TLS (rediss://) Redis test
+    # the optional extras, so their tests run: cli and otel (plus the SDK's in-memory exporters)
+    "click>=8.1",
+    "rich>=13",
+    "tomli-w>=1",
+    "opentelemetry-api>=1.27",
+    "opentelemetry-sdk>=1.27",
 ]
 #: Baselines the benchmarks compare against; never dependencies of the project.
 BENCH_DEPS = ["httpx-sse>=0.4", "openai>=1.50", "litellm>=1.50"]
@@ -59,6 +65,11 @@ TYPE_DEPS = [
     "hypercorn>=0.17",
     "coredis>=6.9,<7",
     "tomli>=2",  # mypy checks the Python 3.10 branch of the TOML import
+    "click>=8.1",
+    "rich>=13",
+    "tomli-w>=1",
+    "opentelemetry-api>=1.27",
+    "opentelemetry-sdk>=1.27",
 ]
 
 

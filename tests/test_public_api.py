@@ -24,7 +24,7 @@ from sipp import (
 def test_all_is_sorted_and_complete() -> None:
     assert sipp.__all__ == sorted(sipp.__all__)
     public = {name for name in vars(sipp) if not name.startswith("_")}
-    modules = {"driver", "http", "testing", "gateway"}
+    modules = {"driver", "http", "testing", "gateway", "otel"}
     assert public - modules - {"annotations"} <= set(sipp.__all__)
     for name in sipp.__all__:
         assert hasattr(sipp, name), name
