@@ -30,18 +30,12 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, TypeVar, cas
 
 import anyio
 
+from ._chat import ChatMessage, ReasoningOptions
 from ._client import SippClient
 from ._descriptors import Descriptor
 from ._endpoint import EndpointRef
 from ._errors import ClientClosedError
-from ._models import (
-    ChatMessage,
-    ChatRequest,
-    EmbedRequest,
-    LocalOptions,
-    QueryRequest,
-    Timeouts,
-)
+from ._models import ChatRequest, EmbedRequest, QueryRequest, Timeouts
 from ._run import EmbedRun, Run
 from ._sync_run import SyncEmbedRun, SyncRun
 
@@ -76,9 +70,14 @@ class TextOptions(TypedDict, total=False):
     emit_tokens: bool
     timeout: float | Timeouts
     retries: int
-    local: LocalOptions | Mapping[str, Any]
-    provider_options: dict[str, Any]
-    endpoint_options: dict[str, Any]
+    tools: Iterable[Any]
+    tool_choice: str
+    output: Any
+    reasoning: ReasoningOptions | Mapping[str, Any]
+    options: Any
+    local: Any
+    provider_options: Mapping[str, Any]
+    endpoint_options: Mapping[str, Any]
 
 
 class EmbedOptions(TypedDict, total=False):
@@ -86,9 +85,10 @@ class EmbedOptions(TypedDict, total=False):
 
     timeout: float | Timeouts
     retries: int
-    local: LocalOptions | Mapping[str, Any]
-    provider_options: dict[str, Any]
-    endpoint_options: dict[str, Any]
+    options: Any
+    local: Any
+    provider_options: Mapping[str, Any]
+    endpoint_options: Mapping[str, Any]
 
 
 class _Loop:
@@ -262,7 +262,7 @@ class SyncClient:
 
     def chat(
         self,
-        messages: Iterable[ChatMessage | Mapping[str, str]] | ChatRequest,
+        messages: Iterable[ChatMessage | Mapping[str, Any]] | ChatRequest,
         *,
         endpoint: EndpointArg = None,
         **options: Unpack[TextOptions],
@@ -275,12 +275,12 @@ class SyncClient:
 
     def embed(
         self,
-        input: str | EmbedRequest,
+        input: str | list[str] | EmbedRequest,
         *,
         endpoint: EndpointArg = None,
         **options: Unpack[EmbedOptions],
     ) -> SyncEmbedRun:
-        """Start embedding ``input``; ``.response()`` waits for the vector."""
+        """Start embedding ``input`` (a list: one vector each); ``.response()`` waits."""
         run = self._start(lambda: self._client.embed(input, endpoint=endpoint, **options))
         return SyncEmbedRun(run, self)
 

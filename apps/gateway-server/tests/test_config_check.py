@@ -9,7 +9,7 @@ import msgspec
 import pytest
 from sipp_gateway_server import ConfigError, check_config, command_main, load_config
 
-from sipp import LocalDescriptor
+from sipp_llama import LocalDescriptor
 from sipp._cli import main
 
 ROOT = Path(__file__).parents[3]
