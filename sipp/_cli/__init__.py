@@ -1,7 +1,7 @@
 """The ``sipp`` command: ``drivers``, ``query`` and ``chat``.
 
 argparse (standard library) rather than a CLI framework: the command is small,
-and it keeps the core's dependencies to anyio, httpx, httpx-sse and msgspec.
+and it keeps the core's dependencies to anyio, httpx and msgspec.
 """
 
 from __future__ import annotations
