@@ -294,3 +294,39 @@ async def test_bad_calls_are_refused_before_any_io() -> None:
         with pytest.raises(UnsupportedOperationError, match="'tools'"):
             client.run_tools(USER, tools=[weather])
         assert driver.requests == []
+
+
+@pytest.mark.anyio
+async def test_a_dropped_loop_is_cancelled_and_released() -> None:
+    import gc
+
+    from sipp.testing.conformance import settle
+
+    started = anyio.Event()
+
+    async def wait_forever() -> str:
+        started.set()
+        await anyio.sleep(30)
+        return ""
+
+    script = {"turns": [{"tool_calls": [{"name": "wait_forever"}]}]}
+    async for client, _ in _client(script):
+        tasks_before = len(anyio.get_running_tasks())
+        run = client.run_tools(USER, tools=[wait_forever])
+        with anyio.fail_after(5):
+            await started.wait()
+        del run  # nobody can read it any more: the loop and its function stop
+        gc.collect()
+        await settle(lambda before=tasks_before: len(anyio.get_running_tasks()) <= before)
+
+
+@pytest.mark.anyio
+async def test_cancel_from_another_thread_and_concurrent_loops(loop_client: Any) -> None:
+    client, _ = loop_client
+    runs = [client.run_tools(USER, tools=[weather, add]) for _ in range(3)]
+    await anyio.to_thread.run_sync(runs[0].cancel, "from_thread")
+    with pytest.raises(RunCancelled) as caught:
+        await runs[0]
+    assert caught.value.reason == "from_thread"
+    for run in runs[1:]:
+        assert (await run).text == "Wear a raincoat."

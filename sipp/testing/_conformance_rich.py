@@ -21,6 +21,7 @@ from .. import (
     ChatMessage,
     EndpointRef,
     ImagePart,
+    InvalidRequestError,
     SippClient,
     TextPart,
     Tool,
@@ -140,6 +141,24 @@ class RichConformance:
         if caps.embed and not caps.embed_batch:
             with pytest.raises(UnsupportedOperationError, match="'embed_batch'"):
                 client.embed(["a", "b"], endpoint=endpoint)
+
+    @pytest.mark.anyio
+    async def test_declared_options_and_stats_types(
+        self, rich_client: Any, request_options: Any
+    ) -> None:
+        client, endpoint = rich_client
+        driver = client._endpoints[endpoint.name].driver  # the kit is part of the core
+        caps = endpoint.capabilities
+        options_type = getattr(driver, "options_type", None)
+        if isinstance(options_type, type) and issubclass(options_type, msgspec.Struct):
+            # A misspelt option must fail before any I/O, naming the key.
+            with pytest.raises(InvalidRequestError) as caught:
+                _text_call(client, endpoint, caps, options={"surely_not_an_option": 1})
+            assert "surely_not_an_option" in str(caught.value)
+        stats_type = getattr(driver, "stats_type", None)
+        if stats_type is not None and caps.query:
+            response = await client.query("Hello", endpoint=endpoint, **request_options)
+            assert response.stats is None or isinstance(response.stats, stats_type)
 
     @pytest.mark.anyio
     async def test_tool_call_round_trip(self, rich_client: Any, tool_call_request: Any) -> None:
