@@ -155,3 +155,16 @@ async def test_bad_scripts_are_configuration_errors(script: dict[str, Any]) -> N
     async with SippClient() as client:
         with pytest.raises(ConfigurationError):
             await client.add("model", {"kind": "scripted", **script})
+
+
+@pytest.mark.anyio
+async def test_absurdly_nested_output_is_a_validation_error() -> None:
+    class Person(msgspec.Struct):
+        name: str
+
+    deep = "[" * 5000 + "]" * 5000
+    async for client, _ in _open({"tokens": [deep]}):
+        for output in ({"type": "object"}, Person):
+            with pytest.raises(OutputValidationError) as caught:
+                await client.query("x", output=output)
+            assert caught.value.text == deep

@@ -9,6 +9,8 @@ from typing import Any
 import anyio
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import sipp
 from sipp import (
@@ -330,3 +332,54 @@ async def test_cancel_from_another_thread_and_concurrent_loops(loop_client: Any)
     assert caught.value.reason == "from_thread"
     for run in runs[1:]:
         assert (await run).text == "Wear a raincoat."
+
+
+class Point(msgspec.Struct):
+    x: int
+    y: int
+
+
+def _shapes(point: Point, tags: list[str], scale: float = 1.0, /) -> None:
+    pass
+
+
+def _typed(point: Point, tags: list[str], scale: float = 1.0) -> None:
+    pass
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=60),
+        json_values.map(lambda v: msgspec.json.encode(v).decode()),
+        st.fixed_dictionaries(
+            {"point": json_values, "tags": json_values},
+            optional={"scale": json_values, "extra": json_values},
+        ).map(lambda v: msgspec.json.encode(v).decode()),
+        st.integers(1, 5000).map(lambda depth: "[" * depth + "]" * depth),
+    )
+)
+def test_hostile_arguments_become_clear_errors(arguments: str) -> None:
+    from sipp import OutputValidationError, ToolCall
+    from sipp._tool_loop import _bind
+
+    for function in (_typed, _shapes):
+        tool = sipp.tool(function, name="shape")
+        try:
+            args, kwargs = _bind(tool, ToolCall(id="c", name="shape", arguments=arguments))
+        except (OutputValidationError, TypeError) as exc:
+            message = str(exc)
+            assert message, "an error the model can read"
+        else:
+            values = [*args, *kwargs.values()]
+            assert isinstance(values[0], Point)
+            assert all(isinstance(tag, str) for tag in values[1])
