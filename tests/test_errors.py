@@ -192,3 +192,33 @@ def test_transport_errors_and_timeouts_follow_the_rule() -> None:
     for phase in ("first_token", "idle", "total"):
         assert not sipp.TimeoutError("x", phase=phase).retryable  # type: ignore[arg-type]
     assert not sipp.ProtocolError("x").retryable
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("failure", "retried"),
+    [("overloaded", True), ("rate_limited", True), ("connect", True), ("provider", False)],
+)
+async def test_the_core_retries_what_the_rule_allows(failure: str, retried: bool) -> None:
+    from sipp.testing import scripted_driver
+
+    script = {
+        "kind": "scripted",
+        "reply": "ok",
+        "fail_at": 0,
+        "failure": failure,
+        "fail_times": 1,
+        "retries": 2,
+        "retry_after": 0.01,
+    }
+    async with sipp.SippClient() as client:
+        await client.add("s", script)
+        driver = scripted_driver.opened[-1]
+        run = client.query("x")
+        if retried:
+            assert (await run).text == "ok"
+            assert driver.attempts == 2
+        else:  # the scripted provider failure is an HTTP 500: not "try again"
+            with pytest.raises(sipp.ProviderError):
+                await run
+            assert driver.attempts == 1
