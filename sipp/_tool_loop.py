@@ -111,9 +111,8 @@ class ToolLoopState(RunState):
                 try:
                     if self.cancel_reason is None:
                         response = await self._loop()
-                except RunCancelled:
-                    pass  # a turn cancelled along with us: reported below
                 except Exception as exc:  # the run's outcome, handed to whoever awaits it
+                    # (A turn's RunCancelled means we were cancelled: reported below.)
                     failure = exc
             if response is not None and self.cancel_reason is None:
                 self.response = response
@@ -122,8 +121,7 @@ class ToolLoopState(RunState):
             elif self.cancel_reason is not None:
                 self._finish_cancelled(self.cancel_reason)
             else:
-                assert failure is not None
-                self._fail(failure)
+                self._fail(failure or RuntimeError("the tool loop ended without a response"))
         except anyio.get_cancelled_exc_class():
             self._finish_cancelled(self.cancel_reason or "client_closed")
             raise

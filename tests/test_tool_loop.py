@@ -383,3 +383,28 @@ def test_hostile_arguments_become_clear_errors(arguments: str) -> None:
             values = [*args, *kwargs.values()]
             assert isinstance(values[0], Point)
             assert all(isinstance(tag, str) for tag in values[1])
+
+
+@pytest.mark.anyio
+async def test_a_failing_turn_fails_the_loop_with_the_transcript_so_far() -> None:
+    from sipp import OutputValidationError
+
+    class Outfit(msgspec.Struct):
+        coat: bool
+
+    script = {
+        "turns": [
+            {"tool_calls": [{"name": "weather", "arguments": {"city": "Oslo"}}]},
+            {"reply": "Wear a coat."},  # not the JSON output= asks for
+        ]
+    }
+    async for client, _ in _client(script):
+        run = client.run_tools(USER, tools=[weather], output=Outfit)
+        with pytest.raises(OutputValidationError) as caught:
+            await run
+        assert caught.value.text == "Wear a coat."
+        partial = caught.value.partial
+        assert partial is not None
+        assert partial.finish_reason == "error"
+        assert [m.role for m in partial.transcript] == ["assistant", "tool"]
+        assert run.status == "failed"
