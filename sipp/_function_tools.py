@@ -18,6 +18,7 @@ import contextlib
 import functools
 import inspect
 import re
+import types
 import typing
 from collections.abc import Callable
 from typing import Any, overload
@@ -145,7 +146,7 @@ def _signature(function: Callable[..., Any]) -> ToolSignature:
         ) from exc
     target = function.func if isinstance(function, functools.partial) else function
     try:
-        hints = typing.get_type_hints(target, include_extras=True)
+        hints = typing.get_type_hints(_parameters_only(target), include_extras=True)
     except Exception as exc:  # NameError for a forward reference, TypeError for junk
         raise InvalidRequestError(
             f"tool {label!r}: cannot resolve its type hints ({type(exc).__name__}: {exc})",
@@ -180,6 +181,17 @@ def _signature(function: Callable[..., Any]) -> ToolSignature:
         getattr(target, "__call__", None)  # noqa: B004 (an async __call__ counts too)
     )
     return ToolSignature(tuple(parameters), is_async, defaults)
+
+
+def _parameters_only(target: Any) -> Any:
+    """``target``'s annotations without ``return``: the model never sees the result's type,
+    so a return hint that cannot be resolved (a ``TYPE_CHECKING`` import) must not matter."""
+    unwrapped = inspect.unwrap(target) if callable(target) else target
+    annotations = dict(getattr(unwrapped, "__annotations__", None) or {})
+    annotations.pop("return", None)
+    return types.SimpleNamespace(
+        __annotations__=annotations, __globals__=getattr(unwrapped, "__globals__", {})
+    )
 
 
 def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:

@@ -265,3 +265,17 @@ def test_hostile_names_are_refused_or_kept_exactly(name: str) -> None:
     else:
         with pytest.raises(InvalidRequestError, match="tool name"):
             sipp.tool(f, name=name)
+
+
+def test_an_unresolvable_return_hint_does_not_matter() -> None:
+    def lookup(key: str) -> OnlyForTypeCheckers:  # type: ignore[name-defined]  # noqa: F821
+        raise NotImplementedError
+
+    assert sipp.tool(lookup).parameters["properties"] == {"key": {"type": "string"}}
+
+    @functools.wraps(lookup)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        return lookup(*args, **kwargs)
+
+    # A decorated function is described by the function it wraps.
+    assert sipp.tool(wrapped).parameters["properties"] == {"key": {"type": "string"}}
