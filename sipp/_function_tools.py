@@ -187,6 +187,11 @@ def _parameters_only(target: Any) -> Any:
     """``target``'s annotations without ``return``: the model never sees the result's type,
     so a return hint that cannot be resolved (a ``TYPE_CHECKING`` import) must not matter."""
     unwrapped = inspect.unwrap(target) if callable(target) else target
+    if not (inspect.isfunction(unwrapped) or inspect.ismethod(unwrapped)):
+        # A callable object: its parameters are those of its class's __call__.
+        call = getattr(type(unwrapped), "__call__", None)  # noqa: B004
+        if inspect.isfunction(call):
+            unwrapped = call
     annotations = dict(getattr(unwrapped, "__annotations__", None) or {})
     annotations.pop("return", None)
     return types.SimpleNamespace(

@@ -279,3 +279,17 @@ def test_an_unresolvable_return_hint_does_not_matter() -> None:
 
     # A decorated function is described by the function it wraps.
     assert sipp.tool(wrapped).parameters["properties"] == {"key": {"type": "string"}}
+
+
+def test_callable_objects_are_described_by_their_call() -> None:
+    class Counter:
+        limit: int = 3
+
+        async def __call__(self, step: int = 1) -> int:
+            return step
+
+    tool = sipp.tool(Counter(), name="count")
+    assert tool.parameters["properties"] == {"step": {"type": "integer", "default": 1}}
+    from sipp._function_tools import signature_of
+
+    assert signature_of(tool.function).is_async
