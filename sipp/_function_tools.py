@@ -72,6 +72,11 @@ class ToolSignature(msgspec.Struct, frozen=True):
     is_async: bool
     #: JSON-ready default values of the optional parameters that have one.
     defaults: dict[str, Any]
+    #: Whether it takes ``**kwargs`` (arguments outside the schema are passed on as they are).
+    var_keyword: bool = False
+    #: Why a schema cannot be built from it (a missing hint, ``*args``); calling it still
+    #: works, for a ``Tool`` whose schema was written by hand.
+    problems: tuple[str, ...] = ()
 
 
 def _build(function: Callable[..., Any], *, name: str | None, description: str | None) -> Tool:
@@ -90,6 +95,8 @@ def _build(function: Callable[..., Any], *, name: str | None, description: str |
         )
     summary, arg_docs = _parse_docstring(inspect.getdoc(function) or "")
     signature = signature_of(function)
+    if signature.problems:
+        raise InvalidRequestError(signature.problems[0], field="tools")
     properties: dict[str, Any] = {}
     required: list[str] = []
     hints = [hint for _, hint, _, _ in signature.parameters]
@@ -154,21 +161,22 @@ def _signature(function: Callable[..., Any]) -> ToolSignature:
         ) from exc
     parameters: list[tuple[str, Any, bool, bool]] = []
     defaults: dict[str, Any] = {}
+    problems: list[str] = []
+    var_keyword = False
     for param in sig.parameters.values():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            raise InvalidRequestError(
+            problems.append(
                 f"tool {label!r}: *{param.name} / **{param.name} cannot be described "
-                "to a model; name every parameter",
-                field="tools",
+                "to a model; name every parameter"
             )
+            var_keyword = var_keyword or param.kind == param.VAR_KEYWORD
+            continue
         if param.name not in hints:
-            raise InvalidRequestError(
-                f"tool {label!r}: parameter {param.name!r} needs a type hint", field="tools"
-            )
+            problems.append(f"tool {label!r}: parameter {param.name!r} needs a type hint")
         parameters.append(
             (
                 param.name,
-                hints[param.name],
+                hints.get(param.name, Any),
                 param.kind == param.POSITIONAL_ONLY,
                 param.default is inspect.Parameter.empty,
             )
@@ -180,7 +188,9 @@ def _signature(function: Callable[..., Any]) -> ToolSignature:
     is_async = inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(
         getattr(target, "__call__", None)  # noqa: B004 (an async __call__ counts too)
     )
-    return ToolSignature(tuple(parameters), is_async, defaults)
+    return ToolSignature(
+        tuple(parameters), is_async, defaults, var_keyword=var_keyword, problems=tuple(problems)
+    )
 
 
 def _parameters_only(target: Any) -> Any:

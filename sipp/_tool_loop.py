@@ -258,8 +258,9 @@ def _bind(tool: Tool, call: ToolCall) -> tuple[list[Any], dict[str, Any]]:
     kwargs: dict[str, Any] = {}
     known = {name for name, _, _, _ in signature.parameters}
     unknown = sorted(set(data) - known)
-    if unknown:
+    if unknown and not signature.var_keyword:
         raise TypeError(f"unexpected argument {unknown[0]!r}")
+    kwargs.update((name, data[name]) for name in unknown)  # for its **kwargs, as they are
     for name, hint, positional, required in signature.parameters:
         if name not in data:
             if required:

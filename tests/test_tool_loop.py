@@ -408,3 +408,24 @@ async def test_a_failing_turn_fails_the_loop_with_the_transcript_so_far() -> Non
         assert partial.finish_reason == "error"
         assert [m.role for m in partial.transcript] == ["assistant", "tool"]
         assert run.status == "failed"
+
+
+@pytest.mark.anyio
+async def test_a_hand_written_schema_with_a_kwargs_handler() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def handler(**arguments):  # type: ignore[no-untyped-def]  # no hints: the schema is given
+        seen.append(arguments)
+        return "12 °C"
+
+    tool = Tool(
+        name="weather",
+        parameters={"type": "object", "properties": {"city": {"type": "string"}}},
+        function=handler,
+    )
+    async for client, _ in _client({"turns": WEATHER_THEN_ANSWER}):
+        response = await client.run_tools(USER, tools=[tool])
+        assert seen == [{"city": "Oslo"}]
+        assert response.transcript[1].content == "12 °C"
+        # "add" was not offered: its call gets an error result.
+        assert response.transcript[2].content.startswith("error: there is no tool named 'add'")

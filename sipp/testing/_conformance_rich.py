@@ -196,6 +196,35 @@ class RichConformance:
         assert answer.tool_calls == []
 
     @pytest.mark.anyio
+    async def test_run_tools_loop(self, rich_client: Any, tool_call_request: Any) -> None:
+        client, endpoint = rich_client
+        if not endpoint.capabilities.tools:
+            pytest.skip("the endpoint does not declare tools")
+        kwargs = dict(tool_call_request)
+        messages = list(kwargs.pop("messages"))
+        ran: list[dict[str, Any]] = []
+
+        def handler(**arguments: Any) -> str:
+            ran.append(arguments)
+            return "12 °C and raining"
+
+        kwargs["tools"] = [
+            msgspec.structs.replace(_as_tool(tool), function=handler) for tool in kwargs["tools"]
+        ]
+        response = await client.run_tools(messages, endpoint=endpoint, max_turns=2, **kwargs)
+        transcript = response.transcript
+        assert transcript is not None
+        first = transcript[0]
+        assert first.role == "assistant"
+        assert first.tool_calls
+        answers = [m for m in transcript if m.role == "tool"]
+        assert [m.tool_call_id for m in answers[: len(first.tool_calls)]] == [
+            call.id for call in first.tool_calls
+        ]
+        assert len(ran) == len(answers)
+        assert transcript[-1] == response.message
+
+    @pytest.mark.anyio
     async def test_structured_output_is_parsed(
         self, rich_client: Any, structured_request: Any
     ) -> None:
@@ -257,6 +286,10 @@ class RichConformance:
         single = await client.embed(embed_batch_inputs[0], endpoint=endpoint)
         assert single.vectors == [single.values]
         assert len(single.values) == width
+
+
+def _as_tool(value: Any) -> Tool:
+    return value if isinstance(value, Tool) else msgspec.convert(value, Tool)
 
 
 def _text_call(client: SippClient, endpoint: EndpointRef, caps: Any, **kwargs: Any) -> Any:
