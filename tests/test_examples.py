@@ -53,3 +53,41 @@ def test_opentelemetry_spans() -> None:
     assert "  gen_ai.usage.output_tokens = 2" in out
     assert "handle user request (root)" in out
     assert out[-1] == "metrics: gen_ai.client.operation.duration, gen_ai.client.token.usage"
+
+
+def test_tools() -> None:
+    out = _run("tools.py")
+    assert out.splitlines() == [
+        'call get_weather({"city":"Oslo"})',
+        'call convert_currency({"amount":20,"source":"EUR","target":"NOK"})',
+        "  -> 7 °C, light rain in Oslo",
+        '  -> {"amount":232.0,"currency":"NOK"}',
+        "answer: Oslo has 7 °C and light rain; 20 EUR is 232 NOK.",
+        "turns: 2",
+        "tokens: 12",
+    ]
+
+
+def test_tools_endpoint_can_be_swapped() -> None:
+    # Another endpoint, by environment variable: a model that answers without calling.
+    import os
+
+    script = '{"kind": "scripted", "reply": "No tools needed."}'
+    env = {**os.environ, "SIPP_EXAMPLE_ENDPOINT": script}
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "tools.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[:2] == ["answer: No tools needed.", "turns: 1"]
+
+
+def test_structured_output() -> None:
+    out = _run("structured_output.py")
+    assert out.splitlines() == [
+        "Ada Lovelace, born 1815, wrote in English, French",
+        'raw text: {"name":"Ada Lovelace","born":1815,"languages":["English","French"]}',
+    ]
