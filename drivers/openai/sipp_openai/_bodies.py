@@ -6,9 +6,9 @@ What each Sipp field becomes (the driver's part of the rich-chat contract):
   "image_url": {"url"}}``, inline images as a ``data:`` URL; a string content
   stays a string;
 * an assistant turn's ``tool_calls``: ``{"id", "type": "function",
-  "function": {"name", "arguments"}}``, with ``content`` null when empty (as
-  OpenAI itself returns such turns); a tool turn: ``role: "tool"`` with
-  ``tool_call_id``;
+  "function": {"name", "arguments"}}``, with ``content`` sent as given even
+  when empty (not null: llama-cpp-python's server refuses a null content); a
+  tool turn: ``role: "tool"`` with ``tool_call_id``;
 * ``tools``: ``{"type": "function", "function": {"name", "description",
   "parameters"}}``; ``tool_choice`` a name becomes ``{"type": "function",
   "function": {"name"}}``, and with tools but no choice ``"auto"`` is sent
@@ -111,7 +111,7 @@ def message_json(message: ChatMessage) -> dict[str, Any]:
     if message.tool_calls:
         return {
             "role": "assistant",
-            "content": _content_json(content) if content else None,
+            "content": _content_json(content),
             "tool_calls": [
                 {
                     "id": call.id,

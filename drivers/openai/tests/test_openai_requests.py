@@ -117,7 +117,7 @@ async def test_whole_body_with_tools_parts_and_reasoning(
             },
             {
                 "role": "assistant",
-                "content": None,
+                "content": "",
                 "tool_calls": [
                     {
                         "id": "call_1",
