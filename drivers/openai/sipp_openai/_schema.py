@@ -80,7 +80,10 @@ def _strict(node: Any) -> Any:
         extra = node.get("additionalProperties", False)
         if not isinstance(properties, dict) or extra is not False:
             raise _NotStrict
-        if set(node.get("required") or ()) != set(properties):
+        required = node.get("required", [])
+        if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+            raise _NotStrict
+        if set(required) != set(properties):
             raise _NotStrict
         out["properties"] = {key: _strict(value) for key, value in properties.items()}
         out["additionalProperties"] = False

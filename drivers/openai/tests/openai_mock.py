@@ -15,7 +15,8 @@ The request's ``model`` is the script: ``;``-separated ``key=value`` items, e.g.
 * ``retry_after``, ``retry_after_ms``: hint headers on an error answer;
 * ``fail_attempts``: only the first N attempts (per ``x-request-id``) fail;
 * ``reply``: replay one of the real chat shapes in ``openai_replays`` (streamed
-  chunk by chunk, or merged into one message);
+  chunk by chunk, or merged into one message); ``reply=raw`` streams the
+  strings in ``MockState.raw`` as they are;
 * ``embed=matrix``: per-token embedding matrices (llama-cpp-python's server).
 
 Embedding a list of inputs answers one vector per input, listed in reverse
@@ -44,6 +45,8 @@ class MockState:
     requests: list[dict[str, Any]] = field(default_factory=list)
     attempts: dict[str, int] = field(default_factory=dict)
     open_streams: int = 0
+    #: What ``reply=raw`` sends: each string one SSE ``data:`` line, then the body ends.
+    raw: list[str] = field(default_factory=list)
 
 
 def parse_script(model: str) -> dict[str, str]:
@@ -127,6 +130,17 @@ def make_app(state: MockState) -> Any:
         usage = {"prompt_tokens": 7, "completion_tokens": tokens, "total_tokens": 7 + tokens}
         if path.endswith("/embeddings"):
             await _send_json(send, 200, _embeddings(body, script), reply_headers)
+            return
+        if script.get("reply") == "raw":
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream"), *reply_headers],
+                }
+            )
+            events = "".join(f"data: {data}\n\n" for data in state.raw)
+            await send({"type": "http.response.body", "body": events.encode()})
             return
         if "reply" in script:
             await _replay(send, body, REPLAYS[script["reply"]], reply_headers)
