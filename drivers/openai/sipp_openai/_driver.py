@@ -27,7 +27,6 @@ from sipp import (
     Usage,
 )
 from sipp.driver import (
-    DRIVER_API_VERSION,
     Call,
     Capabilities,
     EmbeddingResult,
@@ -277,7 +276,8 @@ _CAPABILITIES: Final = Capabilities(
 class OpenAIFactory:
     """Opens ``provider.openai`` or ``provider.openai_compatible`` endpoints."""
 
-    api_version: ClassVar[int] = DRIVER_API_VERSION
+    #: The contract this driver is written for (not ``DRIVER_API_VERSION``, which moves on).
+    api_version: ClassVar[int] = 2
     descriptor_type = OpenAIDescriptor
 
     def __init__(self, flavor: Flavor) -> None:
