@@ -369,6 +369,21 @@ async def test_a_plain_provider_descriptor_still_works(
     assert (await client.chat(HI, endpoint=ep)).text == "tok0 tok1 "
 
 
+async def test_a_typed_openai_descriptor(client: SippClient, mock_server: ServerThread) -> None:
+    from sipp_openai import OpenAIDescriptor
+
+    typed = OpenAIDescriptor(
+        provider="openai_compatible",
+        model="tokens=1",
+        base_url=mock_server.base_url,
+        capabilities={"reasoning": False},
+    )
+    ep = await client.add("m", typed)
+    with pytest.raises(sipp.UnsupportedOperationError, match="reasoning"):
+        await client.chat(HI, endpoint=ep, reasoning={"effort": "low"})
+    assert (await client.chat(HI, endpoint=ep)).text == "tok0 "
+
+
 async def test_embed_batch_in_one_call(
     client: SippClient, mock_server: ServerThread, mock_state: MockState
 ) -> None:
