@@ -132,6 +132,13 @@ class SippClient:
             typed = convert_descriptor(dict(descriptor), factory.descriptor_type, name)
         elif isinstance(descriptor, factory.descriptor_type):
             typed = descriptor
+        elif isinstance(descriptor, Descriptor) and issubclass(
+            factory.descriptor_type, type(descriptor)
+        ):
+            # A driver may extend a core descriptor with fields of its own
+            # (sipp_openai's OpenAIDescriptor); the core one keeps working.
+            fields = {f: getattr(descriptor, f) for f in descriptor.__struct_fields__}
+            typed = convert_descriptor(fields, factory.descriptor_type, name)
         else:
             raise ConfigurationError(
                 f"endpoint {name!r}: driver {driver_name!r} takes a "
