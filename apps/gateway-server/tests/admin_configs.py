@@ -49,5 +49,5 @@ ip_rate_limit = { requests_per_minute = 60000, burst = 1000 }
 path = "/admin"
 password_env = "GW_ADMIN_PASSWORD"
 session_ttl = 600
-login_rate_limit = { requests_per_minute = 30, burst = 6 }
+login_rate_limit = { requests_per_minute = 60, burst = 20 }
 """

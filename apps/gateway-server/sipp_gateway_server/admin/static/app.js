@@ -124,6 +124,17 @@ function chart(title, times, lines, unit) {
     path.setAttribute("d", d || "M0 0");
     path.setAttribute("class", "line line" + n);
     svg.append(path);
+    // A point with no neighbour draws no segment: mark it with a dot so it shows.
+    line.values.forEach((v, i) => {
+      const alone = (line.values[i - 1] ?? null) === null && (line.values[i + 1] ?? null) === null;
+      if (v === null || !alone) return;
+      const dot = document.createElementNS(SVG, "circle");
+      dot.setAttribute("cx", x(i).toFixed(1));
+      dot.setAttribute("cy", y(v).toFixed(1));
+      dot.setAttribute("r", "2");
+      dot.setAttribute("class", "dot line" + n);
+      svg.append(dot);
+    });
   });
   box.append(svg);
   if (lines.length > 1) {
