@@ -14,6 +14,7 @@ skipped with that message where they are missing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import threading
@@ -78,7 +79,7 @@ class Traffic:
                 "/v1/chat",
                 {"model": "words", "messages": [{"role": "user", "content": "go"}], "stream": True},
                 good,
-            ),  # fmt: skip
+            ),
             ("/v1/query", {"model": "slow", "prompt": "go", "stream": True}, good),
             ("/v1/query", {"model": "echo", "prompt": "hi"}, good),
             ("/v1/query", {"model": "broken", "prompt": "go"}, good),
@@ -89,10 +90,8 @@ class Traffic:
             while not self._stop.is_set():
                 path, body, headers = requests[index % len(requests)]
                 index += 1
-                try:
+                with contextlib.suppress(httpx.HTTPError):
                     client.post(path, json=body, headers=headers)
-                except httpx.HTTPError:
-                    pass
                 self.sent += 1
                 time.sleep(0.03)
 
@@ -194,9 +193,8 @@ def test_console_in_a_browser_under_load(
         until(lambda d: _text(d, "#card-rps").split()[-1] not in ("0", "0.00"))
         until(lambda d: "–" not in _text(d, "#card-ttft"))
         until(lambda d: _text(d, "#card-tokens").split()[-1] not in ("0", "0.0"))
-        paths = driver.execute_script(
-            "return [...document.querySelectorAll('#charts path.line0')].map(p => p.getAttribute('d'))"
-        )
+        script = "return [...document.querySelectorAll('#charts path.line0')].map(p => p.getAttribute('d'))"  # noqa: E501
+        paths = driver.execute_script(script)
         assert len(paths) == 6 and "L" in paths[0]  # requests/s has a line, not just points
         # One more refresh with more traffic in it; longer for the docs' pictures.
         time.sleep(45 if os.environ.get("SIPP_ADMIN_SCREENSHOTS") else 2.5)
