@@ -44,6 +44,7 @@ TEST_DEPS = [
     "pyjwt>=2.8",
     "coredis>=6.9,<7",
     "trustme>=1.1",  # certificates for the TLS (rediss://) Redis test
+    "selenium>=4.20",  # the admin console's tests drive Debian's chromium through chromedriver
 ]
 #: Baselines the benchmarks compare against; never dependencies of the project.
 BENCH_DEPS = ["httpx-sse>=0.4", "openai>=1.50", "litellm>=1.50"]
