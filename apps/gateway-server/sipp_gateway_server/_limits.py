@@ -194,7 +194,7 @@ class Limits:
                     with anyio.fail_after(self._timeout * 4):
                         await self.state.renew()
                     renewed = time.monotonic()
-            except (StateUnavailable, TimeoutError) as exc:
+            except Exception as exc:  # whatever the client raises, this loop goes on
                 self._failed(exc)
             else:
                 if not self.state_healthy:
