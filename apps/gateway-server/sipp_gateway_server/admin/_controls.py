@@ -157,7 +157,9 @@ class Controls:
         """Every control's effective value (the console's controls page)."""
         o = self.overrides
         callers = self._caller_defaults()
-        callers.update({f[7:]: None for f in o if f.startswith("caller:")})
+        for field in o:
+            if field.startswith("caller:"):  # a caller with no token of its own (a minted ``sub``)
+                callers.setdefault(field[7:], None)
         return {
             "version": self.version,
             "ip_rate_limit": _limit_view(
