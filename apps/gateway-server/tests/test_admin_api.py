@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import anyio
 import httpx
@@ -153,9 +154,10 @@ async def test_rate_limit_change_refuses_the_next_requests(gateway: Gateway) -> 
             await change(admin, csrf, control="ip_rate_limit", value="default")
         async with from_address("127.0.0.32", gateway.url) as fresh:
             assert await query(fresh) == 200
-        clients = (await admin.get("/admin/api/clients")).json()["clients"]
-        row = next(c for c in clients if c["client"] == "127.0.0.31")
-        assert row["refusals"]["rate"] >= 2
+        refused = statuses.count(429)
+        with anyio.fail_after(5):  # counted just after each answer is sent
+            while (await _client_row(admin, "127.0.0.31"))["refusals"]["rate"] < refused:  # noqa: ASYNC110
+                await anyio.sleep(0.05)
 
 
 async def test_caller_rate_limit_change(gateway: Gateway) -> None:
@@ -193,9 +195,17 @@ async def test_block_a_client_then_unblock_it(gateway: Gateway) -> None:
         assert result["change"]["before"] == ["127.0.0.41/32"]
         assert result["change"]["after"] == []
         assert await query(blocked) == 200
-        clients = (await admin.get("/admin/api/clients")).json()["clients"]
-        row = next(c for c in clients if c["client"] == "127.0.0.41")
+        # A request is counted just after its answer is sent: wait for the last one.
+        with anyio.fail_after(5):
+            while (row := await _client_row(admin, "127.0.0.41"))["requests"] < 2:  # noqa: ASYNC110
+                await anyio.sleep(0.05)
         assert row["refusals"]["blocked"] == 1 and row["requests"] == 2
+
+
+async def _client_row(admin: httpx.AsyncClient, address: str) -> dict[str, Any]:
+    clients = (await admin.get("/admin/api/clients")).json()["clients"]
+    row: dict[str, Any] = next(c for c in clients if c["client"] == address)
+    return row
 
 
 async def test_drain_a_target_and_change_its_concurrency(gateway: Gateway) -> None:
