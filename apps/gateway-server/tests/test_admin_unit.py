@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import anyio
 import msgspec
 import pytest
 from admin_configs import ADMIN_PASSWORD, CONSOLE
@@ -243,3 +244,26 @@ def test_admin_table_is_checked(table: str, message: str) -> None:
     errors = [p for p in problems if not p.warning]
     assert any(message in p.message for p in errors), problems
     assert all(p.line is not None for p in errors)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    body=st.binary(max_size=300) | _json.map(lambda v: json.dumps(v).encode()),
+    cookie=st.text(max_size=80).map(lambda t: t.encode("utf-8", "replace").decode("latin-1")),
+    content_type=st.sampled_from(["application/json", "text/plain", "", "application/json; x"]),
+)
+def test_hostile_logins_and_cookies_get_clear_refusals(
+    gateway_app: Any, body: bytes, cookie: str, content_type: str
+) -> None:
+    async def attempt() -> None:
+        app = gateway_app.management
+        status, _, answer = await _call(
+            app, "POST", "/admin/api/login", body, content_type=content_type, cookie=cookie
+        )
+        assert status in (400, 401, 415, 429), answer
+        assert json.loads(answer)["error"]["message"]
+        status, _, _ = await _call(app, "GET", "/admin/api/overview", cookie=cookie)
+        assert status == 401
+
+    for backend in ("asyncio", "trio"):
+        anyio.run(attempt, backend=backend)
