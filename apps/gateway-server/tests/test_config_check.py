@@ -5,9 +5,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import msgspec
 import pytest
 from sipp_gateway_server import ConfigError, check_config, command_main, load_config
 
+from sipp import LocalDescriptor
 from sipp._cli import main
 
 ROOT = Path(__file__).parents[3]
@@ -210,3 +212,20 @@ def test_sipp_gateway_without_the_server_names_the_install(
     monkeypatch.setitem(sys.modules, "sipp_gateway_server", None)
     assert main(["gateway", "serve", "--config", "x.toml"]) == 2
     assert "pip install -e apps/gateway-server" in capsys.readouterr().err
+
+
+def test_decode_slots_come_from_the_driver_descriptor(tmp_path: Path) -> None:
+    # The queue-depth gauge needs each target's decode slots; the server hard-coded a
+    # local model's default (4) before, now the driver's descriptor type supplies it.
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"GGUF")
+    text = GOOD + (
+        f'[[targets]]\nname = "default"\nkind = "local"\nsource = "{model}"\n'
+        f'[[targets]]\nname = "two"\nkind = "local"\nsource = "{model}"\nn_parallel = 2\n'
+    )
+    path = tmp_path / "gateway.toml"
+    path.write_text(text)
+    _, secrets = load_config(path, environ=ENV)
+    fields = msgspec.structs.fields(LocalDescriptor)
+    default = next(f.default for f in fields if f.name == "n_parallel")
+    assert secrets.decode_slots == {"echo": 0, "default": default, "two": 2}
