@@ -50,6 +50,7 @@ TEST_DEPS = [
     "tomli-w>=1",
     "opentelemetry-api>=1.27",
     "opentelemetry-sdk>=1.27",
+    "selenium>=4.20",  # the admin console's tests drive Debian's chromium through chromedriver
 ]
 #: Baselines the benchmarks compare against; never dependencies of the project.
 BENCH_DEPS = ["httpx-sse>=0.4", "openai>=1.50", "litellm>=1.50"]
