@@ -186,11 +186,15 @@ class TextJob(_Job):
 
 
 class EmbedJob(_Job):
-    """One string to embed."""
+    """One call's inputs to embed, and the vectors computed so far (worker side)."""
 
-    __slots__ = ("input", "mailbox")
+    __slots__ = ("inputs", "mailbox", "norms", "single", "tokens", "vectors")
 
-    def __init__(self, input: str, *, external_cancel: Callable[[], bool]) -> None:
+    def __init__(self, input: str | list[str], *, external_cancel: Callable[[], bool]) -> None:
         super().__init__(external_cancel, None)
-        self.input = input
+        self.single = isinstance(input, str)
+        self.inputs = [input] if isinstance(input, str) else list(input)
         self.mailbox: Mailbox[EmbeddingResult] = Mailbox()
+        self.tokens: list[list[int]] | None = None
+        self.vectors: list[list[float]] = []
+        self.norms: list[float] = []
