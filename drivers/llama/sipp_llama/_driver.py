@@ -148,7 +148,11 @@ class LlamaDriver:
             self._splitter(prompt),
             ToolCallParser(_first_call_number(request)) if tools else None,
         )
-        result = await self._relay(job, job.mailbox, call, router)
+        tags = descriptor.reasoning_tags
+        limit = _reasoning_budget(request)
+        # Under a grammar the worker may not write tokens the grammar did not choose.
+        budget = (limit, tags[1] + "\n") if limit and tags and grammar is None else None
+        result = await self._relay(job, job.mailbox, call, router, budget)
         if router.made_calls and result.finish_reason == "stop":
             result = msgspec.structs.replace(result, finish_reason="tool_calls")
         return result
@@ -166,10 +170,12 @@ class LlamaDriver:
         mailbox: Mailbox[ResultT],
         call: Call,
         router: OutputRouter | None = None,
+        budget: tuple[int, str] | None = None,
     ) -> ResultT:
         self._engine.submit(job)
         finished = False
         frames = 0
+        thought = 0  # tokens spent inside the reasoning block
         try:
             while not finished:
                 text, more, finished = await mailbox.take()
@@ -180,12 +186,25 @@ class LlamaDriver:
                         await call.emit(text, frames)
                         frames = 0
                     continue
+                thinking = router.in_reasoning
                 try:
                     events = router.feed(text) if text else []
                     if finished:
                         events += router.finish()
                 except ToolCallFormatError as exc:
                     raise LocalModelError(f"the model wrote a malformed tool call: {exc}") from exc
+                if thinking or router.in_reasoning:
+                    thought += more
+                    if (
+                        budget is not None
+                        and thought >= budget[0]
+                        and router.in_reasoning
+                        and isinstance(job, TextJob)
+                    ):
+                        # Over budget: the worker writes the close tag next; the
+                        # tokens already on their way still count as reasoning.
+                        job.end_reasoning(budget[1])
+                        budget = None
                 for kind, value in events:
                     if kind == "text":
                         await call.emit(value, frames)
@@ -211,6 +230,19 @@ class LlamaDriver:
 
 def _tools_active(request: QueryRequest | ChatRequest) -> bool:
     return bool(request.tools) and request.tool_choice != "none"
+
+
+#: ``reasoning={"effort": ...}`` as a token budget for the thinking block.
+_EFFORT_BUDGETS = {"low": 512, "medium": 2048, "high": None}
+
+
+def _reasoning_budget(request: QueryRequest | ChatRequest) -> int | None:
+    options = request.reasoning
+    if options is None:
+        return None
+    if options.budget_tokens is not None:
+        return options.budget_tokens
+    return _EFFORT_BUDGETS.get(options.effort or "high")
 
 
 def _first_call_number(request: QueryRequest | ChatRequest) -> int:
@@ -239,6 +271,14 @@ def _check(descriptor: LocalDescriptor, name: str) -> None:
         problems.append("n_batch must be at least 8 and at least n_parallel")
     if descriptor.n_threads is not None and descriptor.n_threads < 1:
         problems.append("n_threads must be at least 1")
+    if descriptor.mmproj is not None:
+        # Refused rather than ignored: an endpoint that silently dropped images would
+        # answer questions about pictures it never saw. See docs/local-driver.md.
+        problems.append(
+            "mmproj is not supported yet: this driver decodes with its own batching "
+            "loop, which does not evaluate image embeddings (use a llama.cpp server "
+            "through an openai endpoint for images)"
+        )
     if descriptor.n_seq_embed < 1:
         problems.append("n_seq_embed must be at least 1")
     tags = descriptor.reasoning_tags

@@ -31,6 +31,10 @@ class OutputRouter:
         self._calls = calls
 
     @property
+    def in_reasoning(self) -> bool:
+        return self._splitter is not None and self._splitter.in_reasoning
+
+    @property
     def made_calls(self) -> bool:
         return self._calls is not None and self._calls.calls > 0
 

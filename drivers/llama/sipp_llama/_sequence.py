@@ -131,8 +131,10 @@ class TextJob(_Job):
         "add_special",
         "assembler",
         "cached_prefix",
+        "close_reasoning",
         "decode_started",
         "first_token_at",
+        "forced",
         "generated",
         "mailbox",
         "max_tokens",
@@ -179,6 +181,14 @@ class TextJob(_Job):
         self.decode_started: float | None = None
         self.prompt_done_at: float | None = None
         self.first_token_at: float | None = None
+        #: Set by the loop when the reasoning budget is spent: text the worker writes
+        #: next instead of sampling (the close tag), then the model goes on.
+        self.close_reasoning: str | None = None
+        self.forced: list[int] = []
+
+    def end_reasoning(self, text: str) -> None:
+        """Have the worker write ``text`` next (safe from any thread: one assignment)."""
+        self.close_reasoning = text
 
     @property
     def in_prompt(self) -> bool:

@@ -36,8 +36,9 @@ class LocalDescriptor(Descriptor, frozen=True, kw_only=True, forbid_unknown_fiel
     #: The tags a thinking model wraps its reasoning in (streamed as reasoning,
     #: never as answer text); None when the model does not think in tags.
     reasoning_tags: tuple[str, str] | None = ("<think>", "</think>")
-    #: A multimodal projector (``mmproj-*.gguf``) for models that see images;
-    #: without one, image parts are refused before any work.
+    #: A multimodal projector (``mmproj-*.gguf``) for models that see images.
+    #: Reserved: opening an endpoint with one fails until the driver evaluates
+    #: images; without one, image parts are refused before any work.
     mmproj: str | None = None
     temperature: float | None = None
     top_p: float | None = None

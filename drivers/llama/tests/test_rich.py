@@ -15,6 +15,7 @@ import pytest
 
 from sipp import (
     ChatMessage,
+    ConfigurationError,
     ImagePart,
     InvalidRequestError,
     RunCancelled,
@@ -243,6 +244,35 @@ async def test_reasoning_is_streamed_apart_from_the_answer(descriptor: dict[str,
     assert "".join(kinds).rstrip("t").find("t") == -1
 
 
+# ChatML whose generation prompt opens the thinking block, as thinking models' templates do.
+THINKING_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m.role }}{{ '\\n' }}{{ m.content }}<|im_end|>"
+    "{{ '\\n' }}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant"
+    "{{ '\\n' }}<think>{{ '\\n' }}{% endif %}"
+)
+
+
+async def test_a_reasoning_budget_closes_the_block(descriptor: dict[str, Any]) -> None:
+    chat = [{"role": "user", "content": "Tell me about the sea."}]
+    async with SippClient() as client:
+        model = await client.add("m", {**descriptor, "chat_template": THINKING_TEMPLATE})
+        unlimited = await client.chat(chat, endpoint=model, max_tokens=24, temperature=0)
+        budget = await client.chat(
+            chat,
+            endpoint=model,
+            max_tokens=24,
+            temperature=0,
+            reasoning={"budget_tokens": 6},
+        )
+    print(f"unlimited: {unlimited.reasoning!r} / {unlimited.text!r}")
+    print(f"budget 6: {budget.reasoning!r} / {budget.text!r}")
+    # The prompt opened the block and this model never closes it: all reasoning.
+    assert unlimited.reasoning and unlimited.text == ""
+    assert budget.reasoning and len(budget.reasoning) < len(unlimited.reasoning)
+    assert unlimited.reasoning.startswith(budget.reasoning)
+    assert budget.text and "</think>" not in budget.text + budget.reasoning
+
+
 async def test_reasoning_tags_can_be_switched_off(descriptor: dict[str, Any]) -> None:
     async with SippClient() as client:
         model = await client.add("m", {**descriptor, "reasoning_tags": None})
@@ -267,6 +297,14 @@ async def test_images_are_refused_without_a_projector(descriptor: dict[str, Any]
         )
         with pytest.raises(UnsupportedOperationError, match="vision"):
             client.chat([message], endpoint=model)
+
+
+async def test_a_projector_is_refused_clearly_until_images_are_supported(
+    descriptor: dict[str, Any],
+) -> None:
+    async with SippClient() as client:
+        with pytest.raises(ConfigurationError, match="mmproj is not supported"):
+            await client.add("m", {**descriptor, "mmproj": "mmproj.gguf"})
 
 
 async def test_batch_embeddings_equal_one_by_one(descriptor: dict[str, Any]) -> None:
