@@ -39,8 +39,8 @@ from ._handoff import Mailbox
 from ._reasoning import ReasoningSplitter
 from ._routing import OutputRouter
 from ._sequence import EmbedJob, Sampling, TextJob, grammar_of
-from ._toolcalls import ToolCallFormatError, ToolCallParser
-from ._toolgrammar import tool_grammar
+from ._toolcalls import CallDelta, ToolCallFormatError, ToolCallParser
+from ._toolgrammar import schema_grammar, tool_grammar
 from ._types import LocalDescriptor, LocalOptions, LocalStats
 
 __all__ = ["LlamaDriver", "LlamaFactory"]
@@ -113,6 +113,7 @@ class LlamaDriver:
                 "a local grammar/json_schema cannot be combined with tools or output=",
                 field="local.grammar" if local and local.grammar else "local.json_schema",
             )
+        grammar: str | None
         if tools:
             assert request.tools is not None
             grammar = tool_grammar(
@@ -122,7 +123,7 @@ class LlamaDriver:
                 parallel=local.parallel_tool_calls if local else True,
             )
         elif request.output_schema is not None:
-            grammar = grammar_of(LocalOptions(json_schema=request.output_schema))
+            grammar = schema_grammar(request.output_schema, "output")
         else:
             grammar = grammar_of(local)
         sampling = Sampling(
@@ -205,15 +206,15 @@ class LlamaDriver:
                         # tokens already on their way still count as reasoning.
                         job.end_reasoning(budget[1])
                         budget = None
-                for kind, value in events:
-                    if kind == "text":
-                        await call.emit(value, frames)
-                    elif kind == "reasoning":
-                        await call.emit_reasoning(value, frames)
-                    else:
+                for event in events:
+                    if isinstance(event, CallDelta):
                         await call.emit_tool_call(
-                            value.index, id=value.id, name=value.name, arguments=value.arguments
+                            event.index, id=event.id, name=event.name, arguments=event.arguments
                         )
+                    elif event[0] == "text":
+                        await call.emit(event[1], frames)
+                    else:
+                        await call.emit_reasoning(event[1], frames)
                     frames = 0
         finally:
             if not finished:

@@ -15,12 +15,8 @@ from ._toolcalls import CallDelta, ToolCallParser
 
 __all__ = ["Event", "OutputRouter"]
 
-#: ``("text", str)``, ``("reasoning", str)`` or ``("call", CallDelta)``.
-Event = (
-    tuple[Literal["text"], str]
-    | tuple[Literal["reasoning"], str]
-    | tuple[Literal["call"], CallDelta]
-)
+#: ``("text", str)``, ``("reasoning", str)``, or a tool-call delta.
+Event = tuple[Literal["text", "reasoning"], str] | CallDelta
 
 
 class OutputRouter:
@@ -66,5 +62,5 @@ class OutputRouter:
             return [("text", text)]
         plain, deltas = self._calls.feed(text)
         events: list[Event] = [("text", plain)] if plain else []
-        events += [("call", delta) for delta in deltas]
+        events += deltas
         return events

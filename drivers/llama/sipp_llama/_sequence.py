@@ -7,7 +7,6 @@ thread) and the mailbox (thread-safe by design).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +19,7 @@ from sipp.driver import EmbeddingResult, TextResult
 from ._handoff import Mailbox
 from ._native import NativeModel
 from ._text import TextAssembler
+from ._toolgrammar import schema_grammar
 from ._types import LocalOptions
 
 __all__ = ["EmbedJob", "Sampling", "TextJob", "build_sampler"]
@@ -62,14 +62,7 @@ def grammar_of(options: LocalOptions | None) -> str | None:
             "pass either grammar or json_schema, not both", field="local.json_schema"
         )
     if options.json_schema is not None:
-        from llama_cpp.llama_grammar import json_schema_to_gbnf
-
-        try:
-            return str(json_schema_to_gbnf(json.dumps(options.json_schema)))
-        except Exception as exc:  # the converter raises bare ValueError/KeyError on bad schemas
-            raise InvalidRequestError(
-                f"json_schema cannot be turned into a grammar: {exc}", field="local.json_schema"
-            ) from exc
+        return schema_grammar(options.json_schema, "local.json_schema")
     return options.grammar
 
 

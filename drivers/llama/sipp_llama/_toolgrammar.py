@@ -37,7 +37,9 @@ _FREE_ANSWER: Final = r"[^<\x20\t\r\n] [^\x00]*"
 def _converter() -> Any:
     from llama_cpp.llama_grammar import SchemaConverter
 
-    return SchemaConverter(prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False)
+    return SchemaConverter(  # type: ignore[no-untyped-call]
+        prop_order={}, allow_fetch=False, dotall=False, raw_pattern=False
+    )
 
 
 def _literal(text: str) -> str:
