@@ -81,7 +81,7 @@ async def test_a_tool_loop_completes_with_two_python_functions(
                 endpoint=model,
                 tools=TOOLS,
                 tool_choice="required" if turn == 0 else "auto",
-                max_tokens=80,
+                max_tokens=48,
                 temperature=0,
                 local={"parallel_tool_calls": False},
             )
@@ -307,6 +307,11 @@ async def test_a_projector_is_refused_clearly_until_images_are_supported(
             await client.add("m", {**descriptor, "mmproj": "mmproj.gguf"})
 
 
+# One batch thread: an embedding decode with two threads on a busy 2-CPU machine
+# takes seconds (llama.cpp's threads wait for each other at every layer).
+SMALL_EMBED = {"n_threads_batch": 1}
+
+
 async def test_batch_embeddings_equal_one_by_one(descriptor: dict[str, Any]) -> None:
     texts = [
         "The cat sat on the mat.",
@@ -317,7 +322,11 @@ async def test_batch_embeddings_equal_one_by_one(descriptor: dict[str, Any]) -> 
         "The last one, in a second decode.",
     ]
     async with SippClient() as client:
-        model = await client.add("m", {**descriptor, "embeddings": True, "n_seq_embed": 4})
+        model = await client.add(
+            "m",
+            {**descriptor, "embeddings": True, "n_seq_embed": 4, "n_ctx": 128, "n_parallel": 1}
+            | SMALL_EMBED,
+        )
         assert model.capabilities.embed_batch
         batch = await client.embed(texts, endpoint=model)
         alone = [await client.embed(text, endpoint=model) for text in texts]
@@ -329,7 +338,9 @@ async def test_batch_embeddings_equal_one_by_one(descriptor: dict[str, Any]) -> 
 
 async def test_an_empty_input_in_a_batch_names_its_index(descriptor: dict[str, Any]) -> None:
     async with SippClient() as client:
-        model = await client.add("m", {**descriptor, "embeddings": True})
+        model = await client.add(
+            "m", {**descriptor, "embeddings": True, "n_ctx": 128, "n_parallel": 1} | SMALL_EMBED
+        )
         with pytest.raises(InvalidRequestError) as caught:
             await client.embed(["fine", ""], endpoint=model)
         assert caught.value.field == "input[1]"
