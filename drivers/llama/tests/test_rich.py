@@ -142,20 +142,20 @@ async def test_a_tool_call_decodes_in_the_same_batches_as_plain_text(
                 endpoint=model,
                 tools=TOOLS,
                 tool_choice="weather",
-                max_tokens=40,
+                max_tokens=32,
                 temperature=0,
                 local={"parallel_tool_calls": False},
             )
 
         async def plain() -> None:
             results["plain"] = await client.query(
-                "Once upon a time", endpoint=model, max_tokens=24, temperature=0
+                "Once upon a time", endpoint=model, max_tokens=12, temperature=0
             )
 
         async with anyio.create_task_group() as group:
             group.start_soon(tool_call)
             group.start_soon(plain)
-        alone = await client.query("Once upon a time", endpoint=model, max_tokens=24, temperature=0)
+        alone = await client.query("Once upon a time", endpoint=model, max_tokens=12, temperature=0)
     assert results["call"].tool_calls[0].parsed_arguments["city"]
     assert results["plain"].text == alone.text
     # Both were in flight together: the plain one did not wait for a free slot.
