@@ -13,9 +13,12 @@ from typing import Any, NoReturn
 
 import jinja2
 import jinja2.ext
+import jinja2.meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from sipp import ChatMessage, InvalidRequestError, LocalModelError
+from sipp import ChatMessage, InvalidRequestError, LocalModelError, Tool
+
+from ._toolprompt import generic_messages, template_messages, template_tools
 
 __all__ = ["ChatTemplate"]
 
@@ -54,20 +57,37 @@ class ChatTemplate:
         environment.filters["tojson"] = _tojson
         try:
             self._template = environment.from_string(source)
+            variables = jinja2.meta.find_undeclared_variables(environment.parse(source))
         except jinja2.TemplateError as exc:
             raise LocalModelError(f"the chat template does not compile: {exc}") from exc
+        #: Whether the template renders functions itself (it reads ``tools``);
+        #: otherwise tools and tool turns go through the generic format.
+        self.renders_tools = "tools" in variables
         self._bos = bos_token
         self._eos = eos_token
 
-    def render(self, messages: list[ChatMessage]) -> str:
+    def render(
+        self,
+        messages: list[ChatMessage],
+        tools: list[Tool] | None = None,
+        tool_choice: str | None = None,
+    ) -> str:
+        """The prompt for ``messages``; ``tools`` are those the model may call now."""
+        variables: dict[str, Any] = {}
+        if self.renders_tools:
+            variables["messages"] = template_messages(messages)
+            if tools:
+                variables["tools"] = template_tools(tools)
+        else:
+            variables["messages"] = generic_messages(messages, tools, tool_choice)
         try:
             return self._template.render(
-                messages=[{"role": m.role, "content": m.content} for m in messages],
                 bos_token=self._bos,
                 eos_token=self._eos,
                 add_generation_prompt=True,
                 raise_exception=_raise_exception,
                 strftime_now=_strftime_now,
+                **variables,
             )
         except InvalidRequestError:
             raise

@@ -28,7 +28,7 @@ import anyio
 from sipp import LocalModelError, SippError
 
 from ._chat import ChatTemplate
-from ._embed import run_embedding
+from ._embed import embed_step
 from ._handoff import Mailbox
 from ._native import NativeModel, load_native_model
 from ._sequence import EmbedJob, TextJob
@@ -67,6 +67,8 @@ class Engine:
         self._closing = False
         self._loaded: Mailbox[ModelInfo] = Mailbox()
         self._shown_percent = -10
+        #: The embedding call in progress (worker only): one group of inputs per turn.
+        self._embedding: EmbedJob | None = None
         self._thread = threading.Thread(target=self._main, name=f"sipp-local {name}", daemon=True)
 
     # -- the loop's side --------------------------------------------------------------
@@ -151,6 +153,9 @@ class Engine:
                 self._closing = True
                 leftovers = list(self._pending)
                 self._pending.clear()
+            if self._embedding is not None:
+                leftovers.append(self._embedding)
+                self._embedding = None
             for job in leftovers:
                 job.mailbox.finish(error=closed)
             if stepper is not None:
@@ -160,22 +165,26 @@ class Engine:
     def _serve(self, model: NativeModel, stepper: Stepper) -> None:
         while True:
             with self._cond:
-                while not self._closing and not self._pending and not stepper.busy:
+                while (
+                    not self._closing
+                    and not self._pending
+                    and not stepper.busy
+                    and self._embedding is None
+                ):
                     self._cond.wait()
                 if self._closing:
                     return
-                embed, admitted = self._admit(stepper)
+                admitted = self._admit(stepper)
             for job in admitted:
                 stepper.start(job)
-            if embed is not None:
-                embed.admitted_at = time.perf_counter()
-                run_embedding(model, embed)
+            embedding = self._embedding
+            if embedding is not None and embed_step(model, embedding):
+                self._embedding = None
             if stepper.busy:
                 stepper.step()
 
-    def _admit(self, stepper: Stepper) -> tuple[EmbedJob | None, list[TextJob]]:
+    def _admit(self, stepper: Stepper) -> list[TextJob]:
         """Take jobs off the FIFO while there is room (the condition's lock is held)."""
-        embed: EmbedJob | None = None
         admitted: list[TextJob] = []
         pending = self._pending
         while pending:
@@ -184,10 +193,11 @@ class Engine:
                 pending.popleft()
                 head.mailbox.finish(error=LocalModelError("cancelled"))
             elif isinstance(head, EmbedJob):
-                # One embedding per turn, and never ahead of text jobs queued before it.
-                if embed is not None:
+                # One embedding call at a time, and never ahead of text jobs queued before it.
+                if self._embedding is not None:
                     break
-                embed = head
+                head.admitted_at = time.perf_counter()
+                self._embedding = head
                 pending.popleft()
             elif stepper.slots.has_free:
                 pending.popleft()
@@ -196,4 +206,4 @@ class Engine:
                 admitted.append(head)
             else:
                 break
-        return embed, admitted
+        return admitted

@@ -111,6 +111,8 @@ class NativeModel:
         self.n_vocab: int = ll.llama_vocab_n_tokens(self.vocab)
         self.n_embd: int = ll.llama_model_n_embd(model)
         self.add_bos: bool = ll.llama_vocab_get_add_bos(self.vocab)
+        #: The sequences reserved for embeddings (after the text ones).
+        self.embed_seqs = list(range(descriptor.n_parallel, n_seq))
         self._piece = ctypes.create_string_buffer(_PIECE_BUFFER)
         self._pieces: dict[int, bytes] = {}
         self._verbose = descriptor.verbose
@@ -176,6 +178,11 @@ class NativeModel:
 
     def pooling(self) -> int:
         return int(ll.llama_pooling_type(self.context))
+
+    @property
+    def pools_itself(self) -> bool:
+        """Whether embeddings are token states the driver averages (no pooling in llama.cpp)."""
+        return self.pooling() == ll.LLAMA_POOLING_TYPE_NONE
 
     # -- the KV cache --------------------------------------------------------------
 
@@ -261,7 +268,7 @@ def _open_context(model: Any, descriptor: LocalDescriptor) -> NativeModel:
     n_ctx_seq = descriptor.n_ctx or min(DEFAULT_N_CTX, train_ctx)
     n_parallel = descriptor.n_parallel
     # Embeddings get a sequence of their own so they never disturb a running text one.
-    n_seq = n_parallel + (1 if descriptor.embeddings else 0)
+    n_seq = n_parallel + (descriptor.n_seq_embed if descriptor.embeddings else 0)
     n_batch = descriptor.n_batch or DEFAULT_N_BATCH
     threads = descriptor.n_threads or _default_threads()
     params = ll.llama_context_default_params()
@@ -278,8 +285,10 @@ def _open_context(model: Any, descriptor: LocalDescriptor) -> NativeModel:
     params.embeddings = False
     if descriptor.embeddings and not _has_pooling(model):
         # A generative model declares no pooling; the mean of its token states is a
-        # usable sentence vector. Embedding models keep the pooling they declare.
-        params.pooling_type = ll.LLAMA_POOLING_TYPE_MEAN
+        # usable sentence vector. The driver takes that mean itself (see _embed):
+        # llama.cpp pools per micro-batch, and inputs of different lengths decoded
+        # together span several. Embedding models keep the pooling they declare.
+        params.pooling_type = ll.LLAMA_POOLING_TYPE_NONE
     context = ll.llama_init_from_model(model, params)
     if not context:
         raise LocalModelError(

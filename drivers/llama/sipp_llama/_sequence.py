@@ -7,7 +7,6 @@ thread) and the mailbox (thread-safe by design).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,6 +19,7 @@ from sipp.driver import EmbeddingResult, TextResult
 from ._handoff import Mailbox
 from ._native import NativeModel
 from ._text import TextAssembler
+from ._toolgrammar import schema_grammar
 from ._types import LocalOptions
 
 __all__ = ["EmbedJob", "Sampling", "TextJob", "build_sampler"]
@@ -62,14 +62,7 @@ def grammar_of(options: LocalOptions | None) -> str | None:
             "pass either grammar or json_schema, not both", field="local.json_schema"
         )
     if options.json_schema is not None:
-        from llama_cpp.llama_grammar import json_schema_to_gbnf
-
-        try:
-            return str(json_schema_to_gbnf(json.dumps(options.json_schema)))
-        except Exception as exc:  # the converter raises bare ValueError/KeyError on bad schemas
-            raise InvalidRequestError(
-                f"json_schema cannot be turned into a grammar: {exc}", field="local.json_schema"
-            ) from exc
+        return schema_grammar(options.json_schema, "local.json_schema")
     return options.grammar
 
 
@@ -131,8 +124,10 @@ class TextJob(_Job):
         "add_special",
         "assembler",
         "cached_prefix",
+        "close_reasoning",
         "decode_started",
         "first_token_at",
+        "forced",
         "generated",
         "mailbox",
         "max_tokens",
@@ -179,6 +174,14 @@ class TextJob(_Job):
         self.decode_started: float | None = None
         self.prompt_done_at: float | None = None
         self.first_token_at: float | None = None
+        #: Set by the loop when the reasoning budget is spent: text the worker writes
+        #: next instead of sampling (the close tag), then the model goes on.
+        self.close_reasoning: str | None = None
+        self.forced: list[int] = []
+
+    def end_reasoning(self, text: str) -> None:
+        """Have the worker write ``text`` next (safe from any thread: one assignment)."""
+        self.close_reasoning = text
 
     @property
     def in_prompt(self) -> bool:
@@ -186,11 +189,15 @@ class TextJob(_Job):
 
 
 class EmbedJob(_Job):
-    """One string to embed."""
+    """One call's inputs to embed, and the vectors computed so far (worker side)."""
 
-    __slots__ = ("input", "mailbox")
+    __slots__ = ("inputs", "mailbox", "norms", "single", "tokens", "vectors")
 
-    def __init__(self, input: str, *, external_cancel: Callable[[], bool]) -> None:
+    def __init__(self, input: str | list[str], *, external_cancel: Callable[[], bool]) -> None:
         super().__init__(external_cancel, None)
-        self.input = input
+        self.single = isinstance(input, str)
+        self.inputs = [input] if isinstance(input, str) else list(input)
         self.mailbox: Mailbox[EmbeddingResult] = Mailbox()
+        self.tokens: list[list[int]] | None = None
+        self.vectors: list[list[float]] = []
+        self.norms: list[float] = []

@@ -166,8 +166,26 @@ class Stepper:
                 self._finish(job, error=error, keep=False)
             return
         for job, index in outputs:
-            token = ll.llama_sampler_sample(job.sampler, self._context, index)
+            token = self._forced(job)
+            if token is None:
+                token = ll.llama_sampler_sample(job.sampler, self._context, index)
             self._accept(job, token)
+
+    def _forced(self, job: TextJob) -> int | None:
+        """The next token the loop asked for (ending a reasoning block), if any."""
+        text = job.close_reasoning
+        if text is not None:
+            job.close_reasoning = None
+            # Under a grammar a forced token could break the grammar's state; those
+            # requests never get a budget (the driver checks), this is a backstop.
+            if job.sampling.grammar is None:
+                job.forced = self.model.tokenize(text, add_special=False)
+        if not job.in_prompt and job.forced:
+            token = job.forced.pop(0)
+            # The sampler chain (repeat penalty) must see the token as if sampled.
+            ll.llama_sampler_accept(job.sampler, token)
+            return token
+        return None
 
     def _add(self, index: int, token: int, position: int, seq: int, logits: bool) -> None:
         batch = self._batch

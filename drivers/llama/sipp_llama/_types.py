@@ -29,7 +29,17 @@ class LocalDescriptor(Descriptor, frozen=True, kw_only=True, forbid_unknown_fiel
     n_gpu_layers: int = 0
     n_parallel: int = 4
     embeddings: bool = False
+    #: Sequences reserved for embeddings: how many inputs of one call decode together
+    #: (each costs a sequence's share of the cache, like a text slot).
+    n_seq_embed: int = 4
     chat_template: str | None = None
+    #: The tags a thinking model wraps its reasoning in (streamed as reasoning,
+    #: never as answer text); None when the model does not think in tags.
+    reasoning_tags: tuple[str, str] | None = ("<think>", "</think>")
+    #: A multimodal projector (``mmproj-*.gguf``) for models that see images.
+    #: Reserved: opening an endpoint with one fails until the driver evaluates
+    #: images; without one, image parts are refused before any work.
+    mmproj: str | None = None
     temperature: float | None = None
     top_p: float | None = None
     top_k: int | None = None
@@ -48,6 +58,9 @@ class LocalOptions(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     json_schema: dict[str, Any] | None = None
     top_k: int | None = None
     repeat_penalty: float | None = None
+    #: Whether one answer may hold several tool calls (False: at most one per turn;
+    #: small models given the choice tend to repeat a call).
+    parallel_tool_calls: bool = True
 
 
 class LocalStats(msgspec.Struct, frozen=True, kw_only=True):
