@@ -44,6 +44,9 @@ TEST_DEPS = [
     "pyjwt>=2.8",
     "coredis>=6.9,<7",
     "trustme>=1.1",  # certificates for the TLS (rediss://) Redis test
+    # The real SDKs as clients of the gateway's OpenAI- and Anthropic-compatible surfaces.
+    "openai>=1.50",
+    "anthropic>=0.40",
 ]
 #: Baselines the benchmarks compare against; never dependencies of the project.
 BENCH_DEPS = ["httpx-sse>=0.4", "openai>=1.50", "litellm>=1.50"]

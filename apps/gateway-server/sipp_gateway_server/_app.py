@@ -43,6 +43,8 @@ from ._limits import Limits
 from ._management import management_app
 from ._observe import Metrics, Observer, RecentRequests
 from ._state import MemoryState, State, StateUnavailable
+from ._surface import SurfacePath
+from ._surfaces import Surfaces
 from ._targets import Targets
 
 if TYPE_CHECKING:
@@ -85,17 +87,20 @@ class GatewayServer:
         )
         self.metrics = Metrics(self._live, lambda: self.activity.active)
         recent = RecentRequests()
-        self.path = RequestPath(
-            auth=Authenticator(config, secrets.tokens, secrets.signing_keys),
-            addresses=ClientAddress(
+        parts = {
+            "auth": Authenticator(config, secrets.tokens, secrets.signing_keys),
+            "addresses": ClientAddress(
                 security.client_ip, security.trusted_proxies, security.blocklist
             ),
-            limits=self.limits,
-            targets=self.targets,
-            activity=self.activity,
-            observer=Observer(self.metrics, recent, access_log=config.server.access_log),
-            max_request_bytes=config.server.max_request_bytes,
-        )
+            "limits": self.limits,
+            "targets": self.targets,
+            "activity": self.activity,
+            "observer": Observer(self.metrics, recent, access_log=config.server.access_log),
+            "max_request_bytes": config.server.max_request_bytes,
+        }
+        self.path = RequestPath(**parts)
+        # The OpenAI- and Anthropic-compatible routes, served with the same parts.
+        self.surfaces = Surfaces(SurfacePath(**parts))
         self.cors = Cors(config.server.allowed_origins)
         routes = config.routes
         self._models_route = routes.models
@@ -185,6 +190,8 @@ class GatewayServer:
             await self.path.profile(operation, scope, receive, send)
         elif path == self._models_route and method == "GET":
             await self.path.models(scope, receive, send)
+        elif path in self.surfaces:
+            await self.surfaces.serve(path, scope, receive, send)
         else:
             status, code = (405, "method_not_allowed") if operation else (404, "not_found")
             body = {"error": {"code": code, "message": f"no route {method} {path}"}}
