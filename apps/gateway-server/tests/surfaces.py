@@ -24,6 +24,11 @@ name = "rich"
 kind = "rich"
 
 [[targets]]
+name = "steady"
+kind = "rich"
+token_delay = 0.01
+
+[[targets]]
 name = "slowrich"
 kind = "rich"
 token_delay = 0.2
@@ -71,7 +76,7 @@ n_threads = 1
 [[tokens]]
 caller = "web-app"
 token_env = "GW_WEB_TOKEN"
-targets = ["rich", "slowrich", "words", "busy", "broken", "midway", "smol"]
+targets = ["rich", "steady", "slowrich", "words", "busy", "broken", "midway", "smol"]
 
 [[tokens]]
 caller = "admin"
