@@ -46,6 +46,7 @@ from ._state import MemoryState, State, StateUnavailable
 from ._surface import SurfacePath
 from ._surfaces import Surfaces
 from ._targets import Targets
+from ._token_limits import TokenLimits
 
 if TYPE_CHECKING:
     import os
@@ -97,6 +98,7 @@ class GatewayServer:
             "activity": self.activity,
             "observer": Observer(self.metrics, recent, access_log=config.server.access_log),
             "max_request_bytes": config.server.max_request_bytes,
+            "tokens": TokenLimits(self.limits),
         }
         self.path = RequestPath(**parts)
         # The OpenAI- and Anthropic-compatible routes, served with the same parts.

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from ._observe import Observer
     from ._state import Lease
     from ._targets import Targets
+    from ._token_limits import Reservation, TokenLimits
 
 __all__ = ["Decoded", "Dialect", "Failure", "Operation", "SurfacePath", "classify"]
 
@@ -124,7 +125,9 @@ class SurfacePath:
         activity: Activity,
         observer: Observer,
         max_request_bytes: int,
+        tokens: TokenLimits | None = None,
     ) -> None:
+        self._tokens = tokens
         # The profile path's parts, the same objects: one set of limits and counters.
         self._auth = auth
         self._addresses = addresses
@@ -141,6 +144,7 @@ class SurfacePath:
         request_id = _request_id(scope)
         record = RequestRecord(request_id, operation.route, time.perf_counter())
         lease: Lease | None = None
+        reservation: Reservation | None = None
         body_read = False
         profile.activity.started()
         sent = Sent(send, record)
@@ -158,6 +162,9 @@ class SurfacePath:
                     )
                 if target not in profile.targets:
                     raise Refused("resolution", f"unknown target {target!r}", 404, "resolution")
+                if self._tokens is not None:
+                    max_tokens = getattr(decoded.request, "max_tokens", None)
+                    reservation = await self._tokens.reserve(principal, max_tokens)
                 lease = await profile.limits.admit(target)
                 await self._run(dialect, operation, decoded, record, scope, receive, sent)
             except Exception as error:
@@ -171,6 +178,8 @@ class SurfacePath:
         finally:
             if lease is not None:
                 await profile.limits.release(lease)
+            if reservation is not None and self._tokens is not None:
+                await self._tokens.settle_record(reservation, record)
             profile.activity.finished()
             profile.observer.finish(record)
 
