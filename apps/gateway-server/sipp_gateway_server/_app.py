@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 import anyio
 
@@ -68,6 +68,19 @@ def _open_state(config: GatewayConfig, secrets: Secrets) -> State:
     return RedisState(secrets.redis_url, state.key_prefix, lease_seconds=state.lease_seconds)
 
 
+class _Parts(TypedDict):
+    """What the profile path and the surfaces' path are both built from."""
+
+    auth: Authenticator
+    addresses: ClientAddress
+    limits: Limits
+    targets: Targets
+    activity: Activity
+    observer: Observer
+    max_request_bytes: int
+    tokens: TokenLimits
+
+
 class GatewayServer:
     """The gateway as an ASGI application (the public listener)."""
 
@@ -88,7 +101,7 @@ class GatewayServer:
         )
         self.metrics = Metrics(self._live, lambda: self.activity.active)
         recent = RecentRequests()
-        parts = {
+        parts: _Parts = {
             "auth": Authenticator(config, secrets.tokens, secrets.signing_keys),
             "addresses": ClientAddress(
                 security.client_ip, security.trusted_proxies, security.blocklist

@@ -282,7 +282,7 @@ _json = st.recursive(
 )
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(_json)
 def test_hostile_bodies_are_400s_or_requests(body: Any) -> None:
     for decode in (decode_chat, decode_completion, decode_embeddings, decode_messages):

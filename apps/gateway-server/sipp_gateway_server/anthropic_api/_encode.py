@@ -119,7 +119,7 @@ class MessageEvents:
         self._open: str | None = None  # "thinking", "text" or "tool:<index>"
 
     def begin(self) -> bytes:
-        message = {
+        message: dict[str, Any] = {
             "id": self._id,
             "type": "message",
             "role": "assistant",
@@ -153,8 +153,8 @@ class MessageEvents:
     def batch(self, batch: TokenBatch) -> bytes:
         frames = b""
         if batch.reasoning:
-            start = {"type": "thinking", "thinking": "", "signature": ""}
-            frames += self._switch("thinking", start)
+            thinking = {"type": "thinking", "thinking": "", "signature": ""}
+            frames += self._switch("thinking", thinking)
             frames += self._delta({"type": "thinking_delta", "thinking": batch.reasoning})
         if batch.text:
             frames += self._switch("text", {"type": "text", "text": ""})
@@ -162,7 +162,7 @@ class MessageEvents:
         for piece in batch.tool_calls:
             block = f"tool:{piece.index}"
             if self._open != block:
-                start = {
+                start: dict[str, Any] = {
                     "type": "tool_use",
                     "id": piece.id or "",
                     "name": piece.name or "",
