@@ -44,6 +44,13 @@ TEST_DEPS = [
     "pyjwt>=2.8",
     "coredis>=6.9,<7",
     "trustme>=1.1",  # certificates for the TLS (rediss://) Redis test
+    # the optional extras, so their tests run: cli and otel (plus the SDK's in-memory exporters)
+    "click>=8.1",
+    "rich>=13",
+    "tomli-w>=1",
+    "opentelemetry-api>=1.27",
+    "opentelemetry-sdk>=1.27",
+    "selenium>=4.20",  # the admin console's tests drive Debian's chromium through chromedriver
     # The real SDKs as clients of the gateway's OpenAI- and Anthropic-compatible surfaces.
     "openai>=1.50",
     "anthropic>=0.40",
@@ -62,6 +69,11 @@ TYPE_DEPS = [
     "hypercorn>=0.17",
     "coredis>=6.9,<7",
     "tomli>=2",  # mypy checks the Python 3.10 branch of the TOML import
+    "click>=8.1",
+    "rich>=13",
+    "tomli-w>=1",
+    "opentelemetry-api>=1.27",
+    "opentelemetry-sdk>=1.27",
 ]
 
 

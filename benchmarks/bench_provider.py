@@ -10,7 +10,10 @@ against a mock OpenAI server in its own process that sends as fast as it can:
    * ``openai SDK`` and ``LiteLLM`` when installed (never dependencies);
 2. time to first token of a 1-token stream over a persistent connection,
    driver against the bare loop;
-3. 64 concurrent streams paced at 10 ms per token: CPU per token and wall time.
+3. 64 concurrent streams paced at 10 ms per token: CPU per token and wall time;
+4. CPU per streamed delta for a stream of tool-call argument deltas (one call
+   whose arguments come in ``TOKENS`` pieces, as OpenAI streams them), driver
+   and client against the bare loop, reported apart from plain text.
 
 Each figure is repeated; the table shows medians, the spread (min..max of
 the repeats) and the ratio to the bare loop measured in the same round.
@@ -47,7 +50,17 @@ def _event(payload: str) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
-def _body(tokens: int) -> list[bytes]:
+def _delta(i: int, tools: bool) -> dict[str, Any]:
+    if not tools:
+        return {"content": f" tok{i}"}
+    piece: dict[str, Any] = {"index": 0, "function": {"arguments": f'"k{i}": {i}, '}}
+    if i == 0:
+        piece = {"index": 0, "id": "call_bench", "type": "function"}
+        piece["function"] = {"name": "lookup", "arguments": "{"}
+    return {"tool_calls": [piece]}
+
+
+def _body(tokens: int, tools: bool = False) -> list[bytes]:
     chunks = []
     for i in range(tokens):
         chunk = {
@@ -55,7 +68,7 @@ def _body(tokens: int) -> list[bytes]:
             "object": "chat.completion.chunk",
             "created": 1,
             "model": "bench",
-            "choices": [{"index": 0, "delta": {"content": f" tok{i}"}, "finish_reason": None}],
+            "choices": [{"index": 0, "delta": _delta(i, tools), "finish_reason": None}],
         }
         chunks.append(_event(json.dumps(chunk)))
     last = {
@@ -63,7 +76,7 @@ def _body(tokens: int) -> list[bytes]:
         "object": "chat.completion.chunk",
         "created": 1,
         "model": "bench",
-        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls" if tools else "stop"}],
     }
     chunks.append(_event(json.dumps(last)))
     chunks.append(
@@ -93,7 +106,7 @@ HEAD = (
 
 
 async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    cache: dict[int, bytes] = {}
+    cache: dict[tuple[int, bool], bytes] = {}
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
@@ -103,6 +116,7 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
                     length = int(line.split(b":", 1)[1])
             body = json.loads(await reader.readexactly(length)) if length else {}
             tokens = int(body.get("max_tokens") or 1)
+            tools = body.get("model") == "tools"
             if body.get("model") == "paced":
                 writer.write(HEAD)
                 for chunk in _body(tokens)[:-4]:
@@ -111,9 +125,9 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
                     await asyncio.sleep(PACE)
                 writer.write(b"".join(_body(tokens)[-4:]))
             else:
-                if tokens not in cache:
-                    cache[tokens] = HEAD + b"".join(_body(tokens))
-                writer.write(cache[tokens])
+                if (tokens, tools) not in cache:
+                    cache[tokens, tools] = HEAD + b"".join(_body(tokens, tools))
+                writer.write(cache[tokens, tools])
             await writer.drain()
     except (asyncio.IncompleteReadError, ConnectionError):
         pass
@@ -135,6 +149,32 @@ def _serve(port: int) -> None:
 Client = Callable[[int], Awaitable[int]]
 
 
+class _Call:
+    """The core's side of one attempt, reduced to counting what the driver emits."""
+
+    request_id = "req_bench"
+    stream = True
+    attempt = 0
+    cancel_requested = False
+
+    def __init__(self) -> None:
+        from sipp import Timeouts
+
+        self.timeouts = Timeouts(connect=10)
+        self.count = 0
+
+    async def emit(self, text: str, frames: int = 1) -> None:
+        self.count += frames
+
+    async def emit_reasoning(self, text: str, frames: int = 1) -> None:
+        self.count += frames
+
+    async def emit_tool_call(
+        self, index: int, *, id: str | None = None, name: str | None = None, arguments: str = ""
+    ) -> None:
+        self.count += 1
+
+
 async def make_clients(
     base_url: str,
 ) -> tuple[dict[str, Client], list[Callable[[], Awaitable[None]]]]:
@@ -142,7 +182,7 @@ async def make_clients(
     import httpx_sse
     from sipp_openai import openai_compatible_driver
 
-    from sipp import ChatMessage, ChatRequest, SippClient, Timeouts
+    from sipp import ChatMessage, ChatRequest, SippClient
     from sipp.driver import OpenContext
 
     closers: list[Callable[[], Awaitable[None]]] = []
@@ -164,19 +204,6 @@ async def make_clients(
         OpenContext(name="bench"),
     )
     closers.append(driver.aclose)
-
-    class _Call:
-        request_id = "req_bench"
-        stream = True
-        timeouts = Timeouts(connect=10)
-        attempt = 0
-        cancel_requested = False
-
-        def __init__(self) -> None:
-            self.count = 0
-
-        async def emit(self, text: str, frames: int = 1) -> None:
-            self.count += frames
 
     async def sipp_driver(tokens: int) -> int:
         call = _Call()
@@ -267,6 +294,84 @@ async def make_clients(
     return clients, closers
 
 
+async def make_tool_clients(
+    base_url: str,
+) -> tuple[dict[str, Client], list[Callable[[], Awaitable[None]]]]:
+    """Clients for a stream of tool-call deltas; each counts the deltas it saw."""
+    import httpx
+    import httpx_sse
+    from sipp_openai import openai_compatible_driver
+
+    from sipp import ChatMessage, ChatRequest, ProviderDescriptor, SippClient, Tool
+    from sipp.driver import OpenContext
+
+    closers: list[Callable[[], Awaitable[None]]] = []
+    messages = [{"role": "user", "content": "hi"}]
+    tools = [Tool(name="lookup", parameters={"type": "object", "properties": {}})]
+    wire_tools = [{"type": "function", "function": {"name": "lookup", "parameters": {}}}]
+    descriptor = {
+        "kind": "provider",
+        "provider": "openai_compatible",
+        "model": "tools",
+        "base_url": base_url,
+        "api_key": "sk-bench-000000000000",
+        "retries": 0,
+    }
+    driver = await openai_compatible_driver.open(
+        ProviderDescriptor(**{k: v for k, v in descriptor.items() if k != "kind"}),
+        OpenContext(name="bench-tools"),
+    )
+    closers.append(driver.aclose)
+    chat_messages = [ChatMessage(role="user", content="hi")]
+
+    async def sipp_driver(tokens: int) -> int:
+        call = _Call()
+        request = ChatRequest(messages=chat_messages, max_tokens=tokens, tools=tools)
+        await driver.chat(request, call)
+        return call.count
+
+    sipp_client = SippClient()
+    await sipp_client.__aenter__()
+    closers.append(sipp_client.aclose)
+    await sipp_client.add("tools", descriptor)
+
+    async def sipp_full(tokens: int) -> int:
+        run = sipp_client.chat(
+            messages, endpoint="tools", max_tokens=tokens, tools=tools, emit_tokens=True
+        )
+        count = 0
+        async for batch in run.tokens:
+            count += batch.frame_count
+        response = await run
+        assert len(response.tool_calls) == 1
+        return count
+
+    http = httpx.AsyncClient()
+    closers.append(http.aclose)
+
+    async def bare(tokens: int) -> int:
+        body = {
+            "model": "tools",
+            "messages": messages,
+            "max_tokens": tokens,
+            "stream": True,
+            "tools": wire_tools,
+        }
+        count = 0
+        async with httpx_sse.aconnect_sse(
+            http, "POST", f"{base_url}/chat/completions", json=body
+        ) as source:
+            async for sse in source.aiter_sse():
+                if sse.data == "[DONE]":
+                    break
+                chunk = json.loads(sse.data)
+                for choice in chunk.get("choices") or ():
+                    count += len((choice.get("delta") or {}).get("tool_calls") or ())
+        return count
+
+    return {"bare loop": bare, "sipp driver": sipp_driver, "sipp client": sipp_full}, closers
+
+
 # -- the measurements --------------------------------------------------------------------
 
 
@@ -347,10 +452,30 @@ async def run(base_url: str) -> dict[str, Any]:
             }
             for name in paced_cpu
         }
+        tool_clients, tool_closers = await make_tool_clients(base_url)
+        closers += tool_closers
+        results["tool_calls"] = await per_token_table(tool_clients)
     finally:
         for close in reversed(closers):
             await close()
     return results
+
+
+async def per_token_table(clients: dict[str, Client]) -> dict[str, Any]:
+    """CPU per delta and its ratio to the bare loop, rounds rotated like the text table."""
+    cpu: dict[str, list[float]] = {name: [] for name in clients}
+    ratios: dict[str, list[float]] = {name: [] for name in clients}
+    for round_ in range(ROUNDS):
+        order = list(clients)
+        order = order[round_ % len(order) :] + order[: round_ % len(order)]
+        measured = {name: await cpu_per_token(clients[name]) for name in order}
+        for name, value in measured.items():
+            cpu[name].append(value)
+            ratios[name].append(value / measured["bare loop"])
+    return {
+        "cpu_us_per_delta": {name: summary(cpu[name]) for name in clients},
+        "ratio_to_bare": {name: summary(ratios[name]) for name in clients},
+    }
 
 
 def print_table(results: dict[str, Any]) -> None:
@@ -375,6 +500,15 @@ def print_table(results: dict[str, Any]) -> None:
     for name, value in results["paced"].items():
         c, w = value["cpu_us_per_token"], value["wall_s"]
         print(f"{name:<14}{c['median']:>8.1f} µs/token CPU  wall {w['median']:.3f} s")
+    tools = results["tool_calls"]
+    print(f"\nCPU per streamed tool-call delta ({ROUNDS} rounds x {STREAMS} streams x {TOKENS})")
+    print(f"{'client':<14}{'µs/delta':>10}{'spread':>18}{'× bare':>9}{'spread':>16}")
+    for name, cpu in tools["cpu_us_per_delta"].items():
+        ratio = tools["ratio_to_bare"][name]
+        print(
+            f"{name:<14}{cpu['median']:>10.2f}{cpu['min']:>9.2f}..{cpu['max']:<7.2f}"
+            f"{ratio['median']:>9.2f}{ratio['min']:>8.2f}..{ratio['max']:<6.2f}"
+        )
 
 
 def main() -> None:

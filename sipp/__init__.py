@@ -70,6 +70,8 @@ from ._models import (
 )
 from ._registry import installed_drivers, load_driver, register_driver, unregister_driver
 from ._run import EmbedRun, Run
+from ._sync import SyncClient
+from ._sync_run import SyncEmbedRun, SyncRun
 
 __version__ = "0.1.0"
 
@@ -114,6 +116,9 @@ __all__ = [
     "RunCancelled",
     "SippClient",
     "SippError",
+    "SyncClient",
+    "SyncEmbedRun",
+    "SyncRun",
     "TextPart",
     "TextResponse",
     "TimeoutError",

@@ -65,7 +65,7 @@ class ToolCall(_Value, frozen=True, kw_only=True):
         """The arguments as JSON data; ``OutputValidationError`` when the model wrote bad JSON."""
         try:
             return msgspec.json.decode(self.arguments or "{}")
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, RecursionError) as exc:  # RecursionError: "[[[[..."
             raise OutputValidationError(
                 f"tool call {self.name!r} has invalid JSON arguments: {exc}",
                 text=self.arguments,

@@ -24,6 +24,7 @@ from ._models import ChatRequest, EmbedRequest, QueryRequest, Timeouts
 from ._output import output_spec
 from ._registry import load_driver
 from ._run import EmbedRun, Run, RunState
+from ._tool_loop import ToolLoopState
 from ._tools import ToolLike, to_tools
 from ._validation import convert_descriptor, convert_request
 from .driver import Driver, OpenContext, Operation
@@ -131,6 +132,13 @@ class SippClient:
             typed = convert_descriptor(dict(descriptor), factory.descriptor_type, name)
         elif isinstance(descriptor, factory.descriptor_type):
             typed = descriptor
+        elif isinstance(descriptor, Descriptor) and issubclass(
+            factory.descriptor_type, type(descriptor)
+        ):
+            # A driver may extend a core descriptor with fields of its own
+            # (sipp_openai's OpenAIDescriptor); the core one keeps working.
+            fields = {f: getattr(descriptor, f) for f in descriptor.__struct_fields__}
+            typed = convert_descriptor(fields, factory.descriptor_type, name)
         else:
             raise ConfigurationError(
                 f"endpoint {name!r}: driver {driver_name!r} takes a "
@@ -278,6 +286,55 @@ class SippClient:
         request, parse = _build(ChatRequest, "messages", value, given)
         return Run(self._start("chat", request, endpoint, given, parse))
 
+    def run_tools(
+        self,
+        messages: Iterable[ChatMessage | Mapping[str, Any]] | ChatRequest,
+        *,
+        tools: Iterable[ToolLike],
+        endpoint: EndpointArg = None,
+        max_turns: int = 8,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        stop: list[str] | None = None,
+        seed: int | None = None,
+        emit_tokens: bool | None = None,
+        timeout: float | Timeouts | None = None,
+        retries: int | None = None,
+        tool_choice: str | None = None,
+        output: Any = None,
+        reasoning: ReasoningOptions | Mapping[str, Any] | None = None,
+        options: Any = None,
+        local: Any = None,
+        provider_options: Mapping[str, Any] | None = None,
+        endpoint_options: Mapping[str, Any] | None = None,
+    ) -> Run:
+        """Chat, run the functions the model asks for, and chat again until it answers.
+
+        Every tool needs its Python function (plain functions, ``sipp.tool``
+        ones). Async functions are awaited, sync ones run in a worker thread;
+        one that raises reaches the model as an ``error: ...`` result. The loop
+        makes at most ``max_turns`` model calls; the response is the last
+        one, with ``usage`` summed over the turns and ``transcript`` holding
+        the messages the loop appended. ``timeout`` and ``retries`` apply to
+        each model call; other options as for :meth:`chat`.
+        """
+        given = _given(locals())
+        if not isinstance(max_turns, int) or isinstance(max_turns, bool) or max_turns < 1:
+            raise InvalidRequestError("max_turns must be an integer >= 1", field="max_turns")
+        value = messages if isinstance(messages, ChatRequest) else list(messages)
+        request, parse = _build(ChatRequest, "messages", value, given)
+        for tool in request.tools or []:
+            if not callable(tool.function):
+                raise InvalidRequestError(
+                    f"run_tools needs a Python function for every tool; {tool.name!r} has none "
+                    "(build it with sipp.tool(fn) or pass the function itself)",
+                    field="tools",
+                )
+        if not request.tools:
+            raise InvalidRequestError("run_tools needs at least one tool", field="tools")
+        return Run(self._start("chat", request, endpoint, given, parse, max_turns=max_turns))
+
     def embed(
         self,
         input: str | list[str] | EmbedRequest,
@@ -302,6 +359,8 @@ class SippClient:
         endpoint_arg: EndpointArg,
         given: dict[str, Any],
         parse: Callable[[str], Any] | None,
+        *,
+        max_turns: int | None = None,
     ) -> RunState:
         task_group = self._ensure_open(operation)
         endpoint = self._resolve(endpoint_arg, operation)
@@ -313,15 +372,28 @@ class SippClient:
             assert per_request is not None
             timeouts = per_request.merged_over(timeouts)
         retries = request.retries if request.retries is not None else endpoint.driver.retries
-        state = RunState(
-            operation,
-            request,
-            endpoint,
-            timeouts=timeouts,
-            retries=retries,
-            stream=stream,
-            parse=parse,
-        )
+        state: RunState
+        if max_turns is not None:
+            assert isinstance(request, ChatRequest)
+            state = ToolLoopState(
+                request,
+                endpoint,
+                timeouts=timeouts,
+                retries=retries,
+                stream=stream,
+                parse=parse,
+                max_turns=max_turns,
+            )
+        else:
+            state = RunState(
+                operation,
+                request,
+                endpoint,
+                timeouts=timeouts,
+                retries=retries,
+                stream=stream,
+                parse=parse,
+            )
         self._runs.add(state)
         task_group.start_soon(self._execute, state, name=f"sipp run {state.id}")
         return state
@@ -356,7 +428,7 @@ def _driver_name(name: str, descriptor: object) -> str:
 
 #: Keyword arguments of the request methods that are not request fields.
 _EXTRAS_KEYWORDS = ("local", "provider_options", "endpoint_options")
-_NOT_FIELDS = frozenset({"self", "endpoint", "output", *_EXTRAS_KEYWORDS})
+_NOT_FIELDS = frozenset({"self", "endpoint", "output", "max_turns", *_EXTRAS_KEYWORDS})
 
 
 def _given(arguments: dict[str, Any]) -> dict[str, Any]:

@@ -39,6 +39,8 @@ from __future__ import annotations
 import builtins
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from ._retry import is_retryable
+
 if TYPE_CHECKING:
     from ._models import TextResponse
 
@@ -118,6 +120,18 @@ class SippError(Exception):
     def message(self) -> str:
         return str(self.args[0]) if self.args else ""
 
+    def __reduce__(self) -> Any:
+        # Pickle (Celery, multiprocessing) rebuilds the error without calling
+        # ``__init__``, whose keyword-only arguments the default would not pass.
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[SippError], args: tuple[Any, ...], state: dict[str, Any]) -> SippError:
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class ClientClosedError(SippError, RuntimeError):
     """The client was used before ``async with`` entered it, or after it closed."""
@@ -183,11 +197,13 @@ class TransportError(SippError):
 
     code = "execution"
     status = 502
-    retryable = True
+    retryable = is_retryable("transport")
 
 
 class ConnectError(TransportError):
     """The connection could not be opened."""
+
+    retryable = is_retryable("connect")
 
 
 class TimeoutError(TransportError, builtins.TimeoutError):
@@ -199,9 +215,7 @@ class TimeoutError(TransportError, builtins.TimeoutError):
     def __init__(self, message: str, *, phase: TimeoutPhase) -> None:
         super().__init__(message)
         self.phase: TimeoutPhase = phase
-        # Only a connect timeout is retried: a slow answer retried would only
-        # multiply the wait, and a total timeout has no time left to retry in.
-        self.retryable = phase == "connect"
+        self.retryable = is_retryable("timeout", phase=phase)
 
 
 class ProtocolError(SippError):
@@ -231,13 +245,6 @@ class OutputValidationError(SippError):
         super().__init__(message)
         self.text = text
 
-    def __reduce__(self) -> Any:
-        return (_rebuild_output_error, (self.message, self.text))
-
-
-def _rebuild_output_error(message: str, text: str) -> OutputValidationError:
-    return OutputValidationError(message, text=text)
-
 
 class RunCancelled(SippError):
     """The run was cancelled with ``reason``; ``partial`` holds what was produced."""
@@ -249,9 +256,6 @@ class RunCancelled(SippError):
         super().__init__(f"run cancelled: {reason}")
         self.reason = reason
         self.partial = partial
-
-
-_RETRYABLE_STATUSES: Final = frozenset({408, 409, 429, 529})
 
 
 class UpstreamError(SippError):
@@ -281,7 +285,7 @@ class UpstreamError(SippError):
         self.request_id = request_id
         self.retry_after = retry_after
         self.raw_body = raw_body
-        self.retryable = status is not None and (status in _RETRYABLE_STATUSES or status >= 500)
+        self.retryable = is_retryable(self.kind, status)
 
     def __repr__(self) -> str:
         return (
@@ -342,30 +346,114 @@ class UnsupportedFeatureError(UpstreamError):
     kind = "unsupported_feature"
 
 
-_KIND_CLASSES: Final[dict[str, type[UpstreamError]]] = {
-    "authentication": AuthenticationError,
-    "authorization": AuthorizationError,
-    "rate_limited": RateLimitedError,
-    "quota_exceeded": QuotaExceededError,
-    "model_not_found": ModelNotFoundError,
-    "invalid_request": UpstreamInvalidRequestError,
-    "context_length_exceeded": ContextLengthExceededError,
-    "overloaded": OverloadedError,
-    "timeout": UpstreamTimeoutError,
-    "unsupported_feature": UnsupportedFeatureError,
+# The concrete classes ``upstream_error`` builds: one per source and kind, defined
+# here (not made at run time) so pickle finds them by name in another process.
+
+
+class ProviderAuthenticationError(ProviderError, AuthenticationError):
+    kind = "authentication"
+
+
+class ProviderAuthorizationError(ProviderError, AuthorizationError):
+    kind = "authorization"
+
+
+class ProviderRateLimitedError(ProviderError, RateLimitedError):
+    kind = "rate_limited"
+
+
+class ProviderQuotaExceededError(ProviderError, QuotaExceededError):
+    kind = "quota_exceeded"
+
+
+class ProviderModelNotFoundError(ProviderError, ModelNotFoundError):
+    kind = "model_not_found"
+
+
+class ProviderUpstreamInvalidRequestError(ProviderError, UpstreamInvalidRequestError):
+    kind = "invalid_request"
+
+
+class ProviderContextLengthExceededError(ProviderError, ContextLengthExceededError):
+    kind = "context_length_exceeded"
+
+
+class ProviderOverloadedError(ProviderError, OverloadedError):
+    kind = "overloaded"
+
+
+class ProviderUpstreamTimeoutError(ProviderError, UpstreamTimeoutError):
+    kind = "timeout"
+
+
+class ProviderUnsupportedFeatureError(ProviderError, UnsupportedFeatureError):
+    kind = "unsupported_feature"
+
+
+class GatewayAuthenticationError(GatewayError, AuthenticationError):
+    kind = "authentication"
+
+
+class GatewayAuthorizationError(GatewayError, AuthorizationError):
+    kind = "authorization"
+
+
+class GatewayRateLimitedError(GatewayError, RateLimitedError):
+    kind = "rate_limited"
+
+
+class GatewayQuotaExceededError(GatewayError, QuotaExceededError):
+    kind = "quota_exceeded"
+
+
+class GatewayModelNotFoundError(GatewayError, ModelNotFoundError):
+    kind = "model_not_found"
+
+
+class GatewayUpstreamInvalidRequestError(GatewayError, UpstreamInvalidRequestError):
+    kind = "invalid_request"
+
+
+class GatewayContextLengthExceededError(GatewayError, ContextLengthExceededError):
+    kind = "context_length_exceeded"
+
+
+class GatewayOverloadedError(GatewayError, OverloadedError):
+    kind = "overloaded"
+
+
+class GatewayUpstreamTimeoutError(GatewayError, UpstreamTimeoutError):
+    kind = "timeout"
+
+
+class GatewayUnsupportedFeatureError(GatewayError, UnsupportedFeatureError):
+    kind = "unsupported_feature"
+
+
+_COMBINED: Final[dict[tuple[str, str], type[UpstreamError]]] = {
+    ("provider", "authentication"): ProviderAuthenticationError,
+    ("provider", "authorization"): ProviderAuthorizationError,
+    ("provider", "rate_limited"): ProviderRateLimitedError,
+    ("provider", "quota_exceeded"): ProviderQuotaExceededError,
+    ("provider", "model_not_found"): ProviderModelNotFoundError,
+    ("provider", "invalid_request"): ProviderUpstreamInvalidRequestError,
+    ("provider", "context_length_exceeded"): ProviderContextLengthExceededError,
+    ("provider", "overloaded"): ProviderOverloadedError,
+    ("provider", "timeout"): ProviderUpstreamTimeoutError,
+    ("provider", "unsupported_feature"): ProviderUnsupportedFeatureError,
+    ("gateway", "authentication"): GatewayAuthenticationError,
+    ("gateway", "authorization"): GatewayAuthorizationError,
+    ("gateway", "rate_limited"): GatewayRateLimitedError,
+    ("gateway", "quota_exceeded"): GatewayQuotaExceededError,
+    ("gateway", "model_not_found"): GatewayModelNotFoundError,
+    ("gateway", "invalid_request"): GatewayUpstreamInvalidRequestError,
+    ("gateway", "context_length_exceeded"): GatewayContextLengthExceededError,
+    ("gateway", "overloaded"): GatewayOverloadedError,
+    ("gateway", "timeout"): GatewayUpstreamTimeoutError,
+    ("gateway", "unsupported_feature"): GatewayUnsupportedFeatureError,
+    ("provider", "provider"): ProviderError,
+    ("gateway", "provider"): GatewayError,
 }
-
-
-def _combine(source: type[UpstreamError], kind: str) -> type[UpstreamError]:
-    kind_class = _KIND_CLASSES.get(kind)
-    if kind_class is None:
-        return source
-    name = source.__name__.removesuffix("Error") + kind_class.__name__
-    return type(name, (source, kind_class), {"__module__": __name__, "kind": kind})
-
-
-# Built on first use: creating 22 classes at import would cost every ``import sipp``.
-_COMBINED: dict[tuple[type[UpstreamError], str], type[UpstreamError]] = {}
 
 
 def upstream_error(
@@ -378,10 +466,6 @@ def upstream_error(
 
     ``details`` are the keyword arguments of :class:`UpstreamError`.
     """
-    source_class = ProviderError if source == "provider" else GatewayError
     if kind not in UPSTREAM_ERROR_KINDS:
         kind = "provider"
-    combined = _COMBINED.get((source_class, kind))
-    if combined is None:
-        combined = _COMBINED.setdefault((source_class, kind), _combine(source_class, kind))
-    return combined(message, **details)
+    return _COMBINED["provider" if source == "provider" else "gateway", kind](message, **details)

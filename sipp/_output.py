@@ -71,7 +71,7 @@ def _mentions(value: Any, ref: str) -> bool:
 def _parse_json(text: str) -> Any:
     try:
         return msgspec.json.decode(text)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:  # RecursionError: "[[[[..."
         raise OutputValidationError(f"the output is not valid JSON: {exc}", text=text) from exc
 
 
@@ -79,7 +79,7 @@ def _msgspec_parser(decoder: msgspec.json.Decoder[Any]) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
         try:
             return decoder.decode(text)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
             raise OutputValidationError(
                 f"the output does not match the schema: {exc}", text=text
             ) from exc

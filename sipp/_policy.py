@@ -1,7 +1,8 @@
 """Retry policy: exponential backoff with full jitter, honouring server hints.
 
-Only the core retries, and only before the first token reached the caller;
-drivers mark an error ``retryable`` and the core decides. A server hint
+Only the core retries, and only before the first token reached the caller,
+and only errors whose ``retryable`` is set (computed by the one rule in
+``_retry.py`` when the error is built). A server hint
 (``retry-after-ms`` / ``retry-after``) replaces the computed delay; a hint
 longer than :data:`MAX_RETRY_AFTER` is not waited for, the error goes to the
 caller with its ``retry_after`` so it can decide.

@@ -40,6 +40,7 @@ from ._models import (
     Usage,
 )
 from ._policy import backoff_delay
+from ._telemetry import start_run as _start_telemetry
 from ._tokens import TokenChannel, merge_tool_deltas
 from .driver import EmbeddingResult, TextResult
 
@@ -131,6 +132,8 @@ class RunState:
         self._total_deadline = _INF
         self._idle = timeouts.idle
         self._idle_slack = (timeouts.idle or 0.0) * 0.01
+        # Telemetry hook: None (and free) unless OpenTelemetry is set up; see sipp._telemetry.
+        self.telemetry = _start_telemetry(self)
 
     # -- cancellation, from anywhere ------------------------------------------
 
@@ -165,6 +168,8 @@ class RunState:
 
     async def execute(self) -> None:
         self.endpoint.acquire()
+        telemetry = self.telemetry  # telemetry hook: the run's span is current in this task
+        entered = telemetry.enter() if telemetry is not None else None
         result: TextResult | EmbeddingResult | None = None
         failure: BaseException | None = None
         try:
@@ -189,6 +194,8 @@ class RunState:
         finally:
             self._scope = None
             self.endpoint.release()
+            if telemetry is not None:  # telemetry hook: span and metrics of the final state
+                telemetry.finish(self, entered)
             self._done.set()
 
     async def _attempts(self) -> TextResult | EmbeddingResult | None:

@@ -43,8 +43,10 @@ and 2. Version 2 adds, all optional so a version 1 driver keeps working:
   statistics, which reach the caller as ``TextResponse.stats``.
 
 Errors: raise the classes of ``sipp`` (``TransportError``, ``ProtocolError``,
-``upstream_error(...)``, ...) with ``raise ... from exc``; set ``retryable``
-on an error the core may retry before the first token. HTTP drivers should
+``upstream_error(...)``, ...) with ``raise ... from exc``. Whether the core
+may retry one (before the first token) is decided in one place,
+:func:`is_retryable`, from the error's kind and status when it is built; a
+driver overrides ``retryable`` only when it knows better. HTTP drivers should
 use the shared helpers in :mod:`sipp.http`.
 """
 
@@ -62,6 +64,7 @@ from ._models import (
     Timeouts,
     Usage,
 )
+from ._retry import is_retryable
 
 __all__ = [
     "DRIVER_API_VERSION",
@@ -75,6 +78,7 @@ __all__ = [
     "Operation",
     "SUPPORTED_API_VERSIONS",
     "TextResult",
+    "is_retryable",
 ]
 
 #: The newest contract version, the one this module documents.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 
 def _sipp(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -42,12 +43,19 @@ def test_query_reports_sdk_errors_without_a_traceback() -> None:
     result = _sipp("query", "x", "--descriptor", json.dumps({"kind": "nope"}))
     assert result.returncode == 1
     assert "DriverNotFoundError" in result.stderr
+    assert "echo" in result.stderr  # it lists what is installed
     assert "Traceback" not in result.stderr
 
 
-def test_chat_keeps_the_conversation_until_an_empty_line() -> None:
+def test_chat_reads_piped_lines_until_the_end_of_input() -> None:
     descriptor = json.dumps({"kind": "scripted"})  # echoes the last message
-    result = _sipp("chat", "--descriptor", descriptor, stdin="first line\nsecond line\n\n")
+    result = _sipp("chat", "--descriptor", descriptor, stdin="first line\n\nsecond line\n")
     assert result.returncode == 0
     assert "first line\n" in result.stdout
     assert "second line\n" in result.stdout
+
+
+def test_gateway_arguments_reach_the_gateway_command(tmp_path: Path) -> None:
+    result = _sipp("gateway", "check", "--config", str(tmp_path / "missing.toml"))
+    assert result.returncode == 1
+    assert "missing.toml" in result.stderr

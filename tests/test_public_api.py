@@ -24,7 +24,7 @@ from sipp import (
 def test_all_is_sorted_and_complete() -> None:
     assert sipp.__all__ == sorted(sipp.__all__)
     public = {name for name in vars(sipp) if not name.startswith("_")}
-    modules = {"driver", "http", "testing", "gateway"}
+    modules = {"driver", "http", "testing", "gateway", "otel"}
     assert public - modules - {"annotations"} <= set(sipp.__all__)
     for name in sipp.__all__:
         assert hasattr(sipp, name), name
@@ -39,13 +39,16 @@ def test_upstream_errors_are_caught_by_source_and_by_kind(source: str, kind: str
     assert error.request_id == "r1"
     assert error.retry_after == 2.0
     assert error.status == 429
-    assert error.retryable
+    # A 429 is retried unless the kind says no retry can help (an empty quota, a bad key).
+    assert error.retryable == (kind not in sipp._retry.NEVER_RETRY_KINDS)
 
 
-def test_unknown_kind_becomes_provider_and_5xx_is_retryable() -> None:
+def test_unknown_kind_becomes_provider_and_only_503_of_5xx_is_retryable() -> None:
     error = upstream_error("provider", "weird", "x", status=503)
     assert error.kind == "provider"
     assert error.retryable
+    assert not upstream_error("provider", "weird", "x", status=500).retryable
+    assert not upstream_error("provider", "overloaded", "x", status=500).retryable
     assert not upstream_error("provider", "invalid_request", "x", status=400).retryable
 
 

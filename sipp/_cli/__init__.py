@@ -1,38 +1,32 @@
-"""The ``sipp`` command: ``drivers``, ``query`` and ``chat``.
+"""The ``sipp`` command: ``drivers``, ``query``, ``chat``, ``endpoints`` and ``gateway``.
 
-argparse (standard library) rather than a CLI framework: the command is small,
-and it keeps the core's dependencies to anyio, httpx, httpx-sse and msgspec.
+Its parser and terminal output (click, rich) come with the ``cli`` extra, so
+the core keeps its few dependencies; without the extra, ``sipp`` says how to
+install it.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 
-from ._drivers import add_drivers_command
-from ._gateway import add_gateway_command
-from ._talk import add_talk_commands
-
 __all__ = ["main"]
 
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="sipp", description="Run language models: local GGUF files, providers, gateways."
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    add_drivers_command(commands)
-    add_talk_commands(commands)
-    add_gateway_command(commands)
-    return parser
+INSTALL_HINT = "the sipp command needs its extra: pip install 'sipp[cli]'"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        status: int = args.handler(args)
+        import click  # noqa: F401
+        import rich  # noqa: F401
+        import tomli_w  # noqa: F401
+    except ImportError as exc:
+        print(f"sipp: {INSTALL_HINT} (missing: {exc.name})", file=sys.stderr)
+        return 2
+    from ._app import run
+
+    try:
+        status = run(argv)
     except KeyboardInterrupt:
         return 130
     sys.stdout.flush()

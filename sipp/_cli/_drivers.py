@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
-from typing import Any
-
 from .._errors import SippError
 from .._registry import installed_drivers, load_driver
 
+__all__ = ["list_drivers"]
 
-def _list(args: argparse.Namespace) -> int:
+
+def list_drivers(*, strict: bool) -> int:
+    """Print one line per installed driver; with ``strict``, a failed load is exit status 1."""
     infos = installed_drivers()
     if not infos:
         print("no drivers installed")
@@ -25,12 +25,4 @@ def _list(args: argparse.Namespace) -> int:
             state = f"FAILED: {exc}"
         origin = info.distribution or info.source
         print(f"{info.name:<{width}}  {origin:<24}  {state}")
-    return 1 if failed and args.strict else 0
-
-
-def add_drivers_command(commands: Any) -> None:
-    parser = commands.add_parser("drivers", help="list installed drivers and whether each loads")
-    parser.add_argument(
-        "--strict", action="store_true", help="exit non-zero when a driver fails to load"
-    )
-    parser.set_defaults(handler=_list)
+    return 1 if failed and strict else 0

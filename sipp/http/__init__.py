@@ -30,6 +30,7 @@ from ._sse import MAX_EVENT_BYTES, SSEDecoder, SSEError, SSEEvent
 from ._transport import (
     build_json_post,
     create_http_client,
+    inject_trace_context,
     is_loopback_host,
     map_httpx_errors,
     request_timeout,
@@ -56,6 +57,7 @@ __all__ = [
     "classify_error",
     "create_http_client",
     "error_from_response",
+    "inject_trace_context",
     "is_loopback_host",
     "map_httpx_errors",
     "open_event_stream",

@@ -52,21 +52,6 @@ CODE_KINDS: Final[Mapping[str, str]] = {
     "timeout_error": "timeout",
 }
 
-# Kinds that retrying cannot fix, whatever the status said (a 429 for an empty quota).
-_NEVER_RETRY: Final = frozenset(
-    {
-        "authentication",
-        "authorization",
-        "quota_exceeded",
-        "model_not_found",
-        "invalid_request",
-        "context_length_exceeded",
-        "unsupported_feature",
-    }
-)
-# Kinds worth retrying when an in-band stream error carries no status.
-_RETRY_WITHOUT_STATUS: Final = frozenset({"rate_limited", "overloaded", "timeout"})
-
 #: Error bodies are read (and kept in ``raw_body``) up to this many bytes.
 MAX_ERROR_BODY: Final = 64 * 1024
 
@@ -232,7 +217,8 @@ def build_error(
     where = f"{upstream} returned HTTP {status}" if status is not None else f"{upstream} error"
     detail = f": {scrub(message)}" if message else ""
     label = f" ({code})" if code else ""
-    error = upstream_error(
+    # Whether it may be retried follows from kind and status (``sipp._retry``).
+    return upstream_error(
         source,
         kind,
         f"{where}{label}{detail}",
@@ -242,8 +228,3 @@ def build_error(
         retry_after=retry_after,
         raw_body=scrub(raw_body) if raw_body is not None else None,
     )
-    if kind in _NEVER_RETRY:
-        error.retryable = False
-    elif status is None:
-        error.retryable = kind in _RETRY_WITHOUT_STATUS
-    return error

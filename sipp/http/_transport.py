@@ -28,12 +28,14 @@ from .._errors import (
     TransportError,
 )
 from .._models import Timeouts
+from .._telemetry import inject_headers as inject_trace_context
 from ..driver import Call
 from ._redact import Redactor
 
 __all__ = [
     "build_json_post",
     "create_http_client",
+    "inject_trace_context",
     "is_loopback_host",
     "map_httpx_errors",
     "request_timeout",
@@ -208,6 +210,7 @@ def build_json_post(
         merged[request_id_header] = call.request_id
     if headers:
         merged.update(headers)
+    inject_trace_context(merged)  # W3C traceparent of the run's span, when telemetry is on
     return client.build_request(
         "POST", url, content=content, headers=merged, timeout=request_timeout(call.timeouts)
     )

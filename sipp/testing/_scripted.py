@@ -1,17 +1,34 @@
-"""A deterministic driver for tests: scripted tokens, delays and failures.
+"""A deterministic driver for tests: scripted tokens, delays, failures, tool calls, reasoning.
 
 Register an endpoint with ``{"kind": "scripted", ...}`` (the core's own
 ``pyproject.toml`` publishes it as the ``scripted`` entry point, so it is
 found like any plugin). Without ``reply`` or ``tokens`` it echoes the prompt
-(or the last chat message) word by word.
+(or the last chat message's text) word by word.
+
+A conversation is scripted with ``turns``: a chat request is answered by
+turn number *n*, where *n* is the number of assistant messages already in
+the conversation (the last turn repeats past the end), so a tool loop gets
+its tool calls first and its answer after the tool results, and concurrent
+conversations never disturb each other::
+
+    {"kind": "scripted", "turns": [
+        {"tool_calls": [{"name": "weather", "arguments": {"city": "Oslo"}}]},
+        {"reasoning": "It rains.", "reply": "Take an umbrella."},
+    ]}
+
+A turn's ``reply_json`` is a value sent as its JSON text (a structured
+reply). The endpoint declares every capability of contract v2 (tools,
+structured output, vision, reasoning, batch embeddings) unless listed in
+``without``.
 """
 
 from __future__ import annotations
 
 import re
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import anyio
+import msgspec
 
 from .._descriptors import Descriptor
 from .._errors import (
@@ -32,12 +49,39 @@ from ..driver import (
     TextResult,
 )
 
-__all__ = ["ScriptedDescriptor", "ScriptedDriver", "ScriptedFactory", "scripted_driver"]
+__all__ = [
+    "ScriptedDescriptor",
+    "ScriptedDriver",
+    "ScriptedFactory",
+    "ScriptedToolCall",
+    "ScriptedTurn",
+    "scripted_driver",
+]
 
 Failure = Literal[
     "transport", "connect", "protocol", "local", "rate_limited", "overloaded", "provider"
 ]
 _WORDS = re.compile(r"\S+\s*|\s+")
+Capability = Literal["tools", "structured_output", "vision", "reasoning", "embed_batch"]
+
+
+class ScriptedToolCall(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A call the scripted model asks for; ``arguments`` as data or as raw JSON text."""
+
+    name: str
+    arguments: dict[str, Any] | str = msgspec.field(default_factory=dict)
+    #: Default ``call_<turn>_<index>``.
+    id: str | None = None
+
+
+class ScriptedTurn(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One answer of the scripted model: reasoning, then text, then tool calls."""
+
+    reply: str | None = None
+    #: Any JSON-ready value, sent as its JSON text (wins over ``reply``).
+    reply_json: Any = None
+    reasoning: str | None = None
+    tool_calls: list[ScriptedToolCall] | None = None
 
 
 class ScriptedDescriptor(Descriptor, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -48,6 +92,14 @@ class ScriptedDescriptor(Descriptor, frozen=True, kw_only=True, forbid_unknown_f
     reply: str | None = None
     #: Explicit tokens; wins over ``reply``.
     tokens: list[str] | None = None
+    #: A JSON-ready value sent as its JSON text (a structured reply; wins over ``reply``).
+    reply_json: Any = None
+    #: Reasoning text streamed (word by word) before the answer.
+    reasoning: str | None = None
+    #: A conversation's answers, by the number of assistant turns so far (module docstring).
+    turns: list[ScriptedTurn] | None = None
+    #: Capabilities of contract v2 this endpoint should lack (to test refusals).
+    without: list[Capability] = msgspec.field(default_factory=list)
     first_token_delay: float = 0.0
     token_delay: float = 0.0
     #: Fail before emitting token number ``fail_at`` (0 = before the first token).
@@ -56,6 +108,7 @@ class ScriptedDescriptor(Descriptor, frozen=True, kw_only=True, forbid_unknown_f
     #: Fail only the first ``fail_times`` attempts (then succeed); ``None`` = always.
     fail_times: int | None = None
     retry_after: float | None = None
+    #: For answers without tool calls (a turn with tool calls finishes with ``tool_calls``).
     finish_reason: Literal["stop", "length"] = "stop"
     chat: bool = True
     embedding: list[float] | None = None
@@ -79,36 +132,74 @@ def _error(kind: Failure, retry_after: float | None) -> SippError:
 
 
 class ScriptedDriver:
-    """The opened scripted endpoint. ``active_calls`` and ``closed`` let tests check cleanup."""
+    """The opened scripted endpoint. ``active_calls`` and ``closed`` let tests check cleanup.
+
+    ``requests`` keeps every request it was given, so tests can check what the
+    core sent (tools, images, options, ...).
+    """
 
     def __init__(self, descriptor: ScriptedDescriptor) -> None:
         self.descriptor = descriptor
+        lacking = set(descriptor.without)
         self.capabilities = Capabilities(
-            query=True, chat=descriptor.chat, embed=descriptor.embedding is not None, usage=True
+            query=True,
+            chat=descriptor.chat,
+            embed=descriptor.embedding is not None,
+            usage=True,
+            tools="tools" not in lacking,
+            structured_output="structured_output" not in lacking,
+            vision="vision" not in lacking,
+            reasoning="reasoning" not in lacking,
+            embed_batch=descriptor.embedding is not None and "embed_batch" not in lacking,
         )
         self.timeouts = Timeouts.of(descriptor.timeout) or Timeouts()
         self.retries = descriptor.retries
         self.attempts = 0
         self.active_calls = 0
         self.closed = False
+        self.requests: list[QueryRequest | ChatRequest | EmbedRequest] = []
 
-    def _tokens(self, text: str) -> list[str]:
+    def _turn(self, request: QueryRequest | ChatRequest) -> ScriptedTurn:
         script = self.descriptor
-        if script.tokens is not None:
-            return list(script.tokens)
-        return _WORDS.findall(script.reply if script.reply is not None else text)
+        if script.turns:
+            done = 0
+            if isinstance(request, ChatRequest):
+                done = sum(1 for message in request.messages if message.role == "assistant")
+            return script.turns[min(done, len(script.turns) - 1)]
+        return ScriptedTurn(
+            reply=script.reply, reply_json=script.reply_json, reasoning=script.reasoning
+        )
 
-    async def _produce(self, source: str, call: Call) -> TextResult:
+    def _tokens(self, text: str, turn: ScriptedTurn) -> list[str]:
+        script = self.descriptor
+        if turn.reply_json is not None:
+            return [msgspec.json.encode(turn.reply_json).decode()]
+        if script.tokens is not None and not script.turns:
+            return list(script.tokens)
+        if turn.reply is not None:
+            return _WORDS.findall(turn.reply)
+        if turn.tool_calls and script.turns:
+            return []  # a turn of only tool calls has no text
+        return _WORDS.findall(text)
+
+    async def _produce(
+        self, source: str, request: QueryRequest | ChatRequest, call: Call
+    ) -> TextResult:
         script = self.descriptor
         self.attempts += 1
         self.active_calls += 1
+        self.requests.append(request)
         try:
             failing = script.fail_at is not None and (
                 script.fail_times is None or self.attempts <= script.fail_times
             )
-            tokens = self._tokens(source)
+            turn = self._turn(request)
+            tokens = self._tokens(source, turn)
+            thoughts = _WORDS.findall(turn.reasoning) if turn.reasoning else []
             if script.first_token_delay:
                 await anyio.sleep(script.first_token_delay)
+            for thought in thoughts:
+                await call.emit_reasoning(thought)
             for index, token in enumerate(tokens):
                 if failing and index == script.fail_at:
                     raise _error(script.failure, script.retry_after)
@@ -117,35 +208,59 @@ class ScriptedDriver:
                 await call.emit(token)
             if failing and script.fail_at is not None and script.fail_at >= len(tokens):
                 raise _error(script.failure, script.retry_after)
+            calls = turn.tool_calls if request.tools and request.tool_choice != "none" else None
+            for index, tool_call in enumerate(calls or ()):
+                await _emit_call(call, index, tool_call, self._turn_number(request))
+            inputs = len(_WORDS.findall(source))
+            outputs = len(tokens) + len(thoughts)
             usage = Usage(
-                input_tokens=len(_WORDS.findall(source)),
-                output_tokens=len(tokens),
-                total_tokens=len(_WORDS.findall(source)) + len(tokens),
+                input_tokens=inputs,
+                output_tokens=outputs,
+                total_tokens=inputs + outputs,
+                reasoning_tokens=len(thoughts) if thoughts else None,
             )
-            return TextResult(finish_reason=script.finish_reason, usage=usage)
+            finish = "tool_calls" if calls else script.finish_reason
+            return TextResult(finish_reason=finish, usage=usage)
         finally:
             self.active_calls -= 1
 
+    def _turn_number(self, request: QueryRequest | ChatRequest) -> int:
+        if isinstance(request, ChatRequest):
+            return sum(1 for message in request.messages if message.role == "assistant")
+        return 0
+
     async def query(self, request: QueryRequest, call: Call) -> TextResult:
-        return await self._produce(request.prompt, call)
+        return await self._produce(request.prompt, request, call)
 
     async def chat(self, request: ChatRequest, call: Call) -> TextResult:
-        return await self._produce(request.messages[-1].text, call)
+        return await self._produce(request.messages[-1].text, request, call)
 
     async def embed(self, request: EmbedRequest, call: Call) -> EmbeddingResult:
         assert self.descriptor.embedding is not None
         self.attempts += 1
+        self.requests.append(request)
         if self.descriptor.first_token_delay:
             await anyio.sleep(self.descriptor.first_token_delay)
         values = list(self.descriptor.embedding)
-        return EmbeddingResult(
-            values=values,
-            usage=Usage(input_tokens=sum(len(text.split()) for text in request.inputs)),
-            normalized=False,
-        )
+        usage = Usage(input_tokens=sum(len(text.split()) for text in request.inputs))
+        if isinstance(request.input, str):
+            return EmbeddingResult(values=values, usage=usage, normalized=False)
+        # One vector per input; the input's position is added so they differ.
+        vectors = [[value + index for value in values] for index in range(len(request.inputs))]
+        return EmbeddingResult(vectors=vectors, usage=usage, normalized=False)
 
     async def aclose(self) -> None:
         self.closed = True
+
+
+async def _emit_call(call: Call, index: int, tool_call: ScriptedToolCall, turn: int) -> None:
+    """A call in two pieces (id and name with the first), as streaming providers send them."""
+    arguments = tool_call.arguments
+    text = arguments if isinstance(arguments, str) else msgspec.json.encode(arguments).decode()
+    half = len(text) // 2
+    call_id = tool_call.id or f"call_{turn}_{index}"
+    await call.emit_tool_call(index, id=call_id, name=tool_call.name, arguments=text[:half])
+    await call.emit_tool_call(index, arguments=text[half:])
 
 
 class ScriptedFactory:

@@ -19,6 +19,21 @@ are contiguous, cancellation at every phase and from another thread, outside
 cancellation staying native, closing the client with runs in flight, dropped
 runs, operations the endpoint cannot do refused before any I/O, and no task
 or thread left behind.
+
+Contract v2's capabilities are checked on every endpoint that declares them
+(and refused before any I/O on every one that does not): a tool-call round
+trip, structured output parsed, reasoning kept out of the text, an image
+part accepted, one vector per input. These checks talk to ``rich_descriptor``
+(default: ``descriptor``) and take their requests from fixtures a driver's
+tests override to make its mock produce those things: ``tool_call_request``,
+``structured_request``, ``reasoning_request``, ``vision_request`` (``chat``
+keyword arguments, ``messages`` included) and ``embed_batch_inputs``::
+
+    class TestMyDriver(DriverConformance):
+        @pytest.fixture
+        def reasoning_request(self):
+            return {"messages": [{"role": "user", "content": "think"}],
+                    "reasoning": {"budget_tokens": 1024}}
 """
 
 from __future__ import annotations
@@ -39,8 +54,16 @@ from .. import (
     UnsupportedOperationError,
 )
 from .._descriptors import Descriptor
+from ._conformance_rich import KIT_TOOL, TINY_PNG, KitAnswer, RichConformance
 
-__all__ = ["DriverConformance", "leftover_threads", "settle"]
+__all__ = [
+    "KIT_TOOL",
+    "TINY_PNG",
+    "DriverConformance",
+    "KitAnswer",
+    "leftover_threads",
+    "settle",
+]
 
 _POOL_THREAD_PREFIXES = ("AnyIO worker thread", "Trio thread", "asyncio_")
 
@@ -63,7 +86,7 @@ async def settle(predicate: Any, *, seconds: float = 5.0) -> None:
             await anyio.sleep(0.01)
 
 
-class DriverConformance:
+class DriverConformance(RichConformance):
     """Subclass and provide a ``descriptor`` fixture; see the module docstring."""
 
     prompt = "Write a short story about a lighthouse keeper."

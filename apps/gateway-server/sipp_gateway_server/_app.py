@@ -47,6 +47,7 @@ from ._surface import SurfacePath
 from ._surfaces import Surfaces
 from ._targets import Targets
 from ._token_limits import TokenLimits
+from .admin import AdminConsole
 
 if TYPE_CHECKING:
     import os
@@ -101,15 +102,18 @@ class GatewayServer:
         )
         self.metrics = Metrics(self._live, lambda: self.activity.active)
         recent = RecentRequests()
+        addresses = ClientAddress(security.client_ip, security.trusted_proxies, security.blocklist)
+        self.admin = AdminConsole(
+            config, secrets, limits=self.limits, addresses=addresses,
+            activity=self.activity, targets=self.targets, recent=recent,
+        )  # fmt: skip
         parts: _Parts = {
             "auth": Authenticator(config, secrets.tokens, secrets.signing_keys),
-            "addresses": ClientAddress(
-                security.client_ip, security.trusted_proxies, security.blocklist
-            ),
+            "addresses": addresses,
             "limits": self.limits,
             "targets": self.targets,
             "activity": self.activity,
-            "observer": Observer(self.metrics, recent, access_log=config.server.access_log),
+            "observer": self.admin.observer(self.metrics, access_log=config.server.access_log),
             "max_request_bytes": config.server.max_request_bytes,
             "tokens": TokenLimits(self.limits),
         }
@@ -128,6 +132,7 @@ class GatewayServer:
             metrics=self.metrics,
             recent=recent,
         )
+        self.management = self.admin.mount(self.management)  # the console, when it is on
 
     def __repr__(self) -> str:
         return f"<GatewayServer targets={sorted(self.targets.configs)} ready={self.ready}>"
@@ -149,6 +154,7 @@ class GatewayServer:
         async with state.open(), anyio.create_task_group() as group:
             await self._first_contact()
             group.start_soon(self.limits.watch)
+            group.start_soon(self.admin.run)
             try:
                 async with SippClient() as client, self.targets.serve(client):
                     self.activity.ready = True

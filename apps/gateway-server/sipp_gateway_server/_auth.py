@@ -144,6 +144,10 @@ class ClientAddress:
                 return hop
         return hops[0] if hops and _parse(hops[0]) is not None else peer
 
+    def set_blocklist(self, blocklist: Sequence[str]) -> None:
+        """Replace the blocklist live (the admin console); the next request sees it."""
+        self._blocked = [ipaddress.ip_network(n, strict=False) for n in blocklist]
+
     def blocked(self, address: str) -> bool:
         return bool(self._blocked) and _within(address, self._blocked)
 

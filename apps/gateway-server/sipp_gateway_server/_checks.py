@@ -43,6 +43,8 @@ class Secrets:
     #: Each target's decode slots as its driver's descriptor declares them
     #: (``n_parallel``, with the driver's own default); 0 when it has none.
     decode_slots: dict[str, int] = field(default_factory=dict)
+    #: The admin console's password (``None``: the console is off).
+    admin_password: str | None = field(default=None, repr=False)
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -94,6 +96,7 @@ class _Checker:
         self.signing_keys()
         self.security()
         self.state()
+        self.admin()
 
     def server(self) -> None:
         server = self.config.server
@@ -286,6 +289,39 @@ class _Checker:
                 ("state", "lease_seconds"),
                 "must be at least 12 times [state] timeout (a renewal must fit between two)",
             )
+
+    def admin(self) -> None:
+        admin = self.config.admin
+        path = admin.path
+        if not path.startswith("/") or path == "/" or "?" in path or "#" in path:
+            self.error(
+                ("admin", "path"), f"{path!r} must be an absolute path (not /) without ? or #"
+            )
+        elif path.endswith("/"):
+            self.error(("admin", "path"), f"{path!r} must not end with /")
+        else:
+            routes = msgspec.structs.asdict(self.config.routes)
+            for key in ("health", "ready", "metrics", "status"):
+                route = routes[key]
+                if route == path or route.startswith(path + "/"):
+                    self.error(("admin", "path"), f"{path!r} overlaps the {key} route {route!r}")
+        if not 60 <= admin.session_ttl <= 7 * 86400:
+            self.error(("admin", "session_ttl"), "must be between 60 seconds and 7 days")
+        self.rate(("admin", "login_rate_limit"), admin.login_rate_limit)
+        if admin.password_env is None:
+            return
+        password = self.environ.get(admin.password_env)
+        if not password:
+            self.warn(
+                ("admin", "password_env"),
+                f"environment variable {admin.password_env} is not set: the admin console is off",
+            )
+            return
+        if len(password) < 12:
+            self.error(
+                ("admin", "password_env"), "the admin password must be at least 12 characters"
+            )
+        object.__setattr__(self.secrets, "admin_password", password)
 
 
 def _driver_name(raw: Mapping[str, Any]) -> str:

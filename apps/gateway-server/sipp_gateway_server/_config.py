@@ -36,6 +36,7 @@ __all__ = [
     "GatewayConfig",
     "Problem",
     "RateLimit",
+    "AdminConfig",
     "TokenLimit",
     "RoutesConfig",
     "SecurityConfig",
@@ -139,6 +140,18 @@ class StateConfig(_Table, frozen=True, kw_only=True):
     lease_seconds: float = 30.0
 
 
+class AdminConfig(_Table, frozen=True, kw_only=True):
+    """The admin console on the management listener; off unless a password is configured."""
+
+    path: str = "/admin"
+    #: The environment variable holding the console password (unset = console off).
+    password_env: str | None = None
+    #: Seconds a session lives after its last use.
+    session_ttl: float = 3600.0
+    #: Login attempts allowed per client address.
+    login_rate_limit: RateLimit = RateLimit(requests_per_minute=10, burst=5)
+
+
 @dataclass(frozen=True)
 class GatewayConfig:
     """A loaded configuration. ``targets`` keep their descriptor fields in ``descriptors``."""
@@ -151,6 +164,7 @@ class GatewayConfig:
     signing_keys: list[SigningKeyConfig] = field(default_factory=list)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     state: StateConfig = field(default_factory=StateConfig)
+    admin: AdminConfig = field(default_factory=AdminConfig)
     #: The directory relative paths (a target's ``source``) are resolved from.
     base_dir: FilePath = field(default_factory=FilePath.cwd)
     #: Each target's index in the file's ``[[targets]]`` array, for locations.
@@ -197,6 +211,7 @@ _SECTIONS: dict[str, type[_Table]] = {
     "routes": RoutesConfig,
     "security": SecurityConfig,
     "state": StateConfig,
+    "admin": AdminConfig,
 }
 _ARRAYS: dict[str, type[_Table]] = {
     "targets": TargetConfig,

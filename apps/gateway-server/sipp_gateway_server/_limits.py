@@ -75,6 +75,22 @@ class Limits:
         #: Whether the last state call (or health probe) succeeded; a shared
         #: state is in doubt until it first answers.
         self.state_healthy = self._local is state
+        #: Live per-caller overrides (the admin console's); ``None`` = no limit.
+        self.caller_limits: dict[str, RateLimit | None] = {}
+        #: Targets being drained: new requests get 503, running ones finish.
+        self.drained: frozenset[str] = frozenset()
+
+    def set_limits(
+        self,
+        *,
+        ip_rate_limit: RateLimit | None,
+        max_concurrent_requests: int,
+        per_target: Mapping[str, int | None],
+    ) -> None:
+        """Change the limits live (the admin console); the next request sees them."""
+        self._ip_limit = ip_rate_limit
+        self._global = max_concurrent_requests
+        self._per_target = dict(per_target)
 
     # -- the request path ----------------------------------------------------------
 
@@ -83,8 +99,9 @@ class Limits:
         limits: list[tuple[str, RateLimit]] = []
         if self._ip_limit is not None:
             limits.append((f"ip:{client}", self._ip_limit))
-        if principal.rate_limit is not None:
-            limits.append((f"caller:{principal.caller}", principal.rate_limit))
+        caller_limit = self.caller_limits.get(principal.caller, principal.rate_limit)
+        if caller_limit is not None:
+            limits.append((f"caller:{principal.caller}", caller_limit))
         if not limits:
             return
         wait: float | None
@@ -99,6 +116,8 @@ class Limits:
 
     async def admit(self, target: str) -> Lease:
         """Take a global and a per-target slot at once; 429 ``admission`` when one is full."""
+        if target in self.drained:
+            raise Refused("draining", f"target {target!r} is draining", 503, "draining", 1.0)
         slots = [("global", self._global)]
         per_target = self._per_target.get(target)
         if per_target is not None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import msgspec
 import pytest
 from sipp_gateway_server import ConfigError, check_config, command_main, load_config
+from sipp_llama import LocalDescriptor
 
-from sipp import LocalDescriptor
 from sipp._cli import main
 
 ROOT = Path(__file__).parents[3]

@@ -8,6 +8,7 @@ endpoint owns one pooled ``httpx.AsyncClient``, closed in ``aclose``.
 from __future__ import annotations
 
 import os
+from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar, Final, Literal
 
 import httpx
@@ -22,10 +23,10 @@ from sipp import (
     QueryRequest,
     SippError,
     Timeouts,
+    UnsupportedOperationError,
     Usage,
 )
 from sipp.driver import (
-    DRIVER_API_VERSION,
     Call,
     Capabilities,
     EmbeddingResult,
@@ -33,28 +34,26 @@ from sipp.driver import (
     TextResult,
 )
 from sipp.http import (
+    EventStream,
     Redactor,
     build_error,
     build_json_post,
     create_http_client,
     error_from_response,
     open_event_stream,
-    parse_error_body,
     request_id_of,
     send_request,
     validate_base_url,
 )
 
+from ._bodies import chat_body, completion_body, embed_body
+from ._stream import ToolPieces, read_chat_stream, read_completion_stream
+from ._types import OpenAIDescriptor
 from ._wire import (
-    ChatChunk,
     ChatCompletion,
     Completion,
-    CompletionChunk,
     Embeddings,
     WireError,
-    chat_body,
-    completion_body,
-    embed_body,
     finish_of,
     pooled,
     usage_of,
@@ -70,8 +69,6 @@ DEFAULT_MAX_CONNECTIONS: Final = 10
 USER_AGENT: Final = "sipp-openai/0.1"
 
 _encoder: Final = msgspec.json.Encoder()
-_chat_chunks: Final = msgspec.json.Decoder(ChatChunk)
-_completion_chunks: Final = msgspec.json.Decoder(CompletionChunk)
 _chat_answer: Final = msgspec.json.Decoder(ChatCompletion)
 _completion_answer: Final = msgspec.json.Decoder(Completion)
 _embeddings: Final = msgspec.json.Decoder(Embeddings)
@@ -80,17 +77,22 @@ _embeddings: Final = msgspec.json.Decoder(Embeddings)
 class OpenAIDriver:
     """One opened OpenAI (or OpenAI-compatible) endpoint."""
 
+    #: Free-form per-request options, merged into the request body (the core
+    #: refuses keys that clash with typed fields); also accepted as ``provider_options=``.
+    options_type = dict
+    options_keyword = "provider_options"
+
     def __init__(
         self,
-        descriptor: ProviderDescriptor,
+        descriptor: OpenAIDescriptor,
         *,
         flavor: Flavor,
         base_url: str,
         client: httpx.AsyncClient,
         redactor: Redactor,
     ) -> None:
-        self.capabilities = Capabilities(
-            query=True, chat=True, embed=True, streaming=True, usage=True, extras="provider_options"
+        self.capabilities = msgspec.structs.replace(
+            _CAPABILITIES, **(descriptor.capabilities or {})
         )
         self.timeouts = Timeouts.of(descriptor.timeout) or Timeouts()
         self.retries = DEFAULT_RETRIES if descriptor.retries is None else descriptor.retries
@@ -99,6 +101,7 @@ class OpenAIDriver:
         self._name = flavor
         self._request_id_header = descriptor.request_id_header
         self._redactor = redactor
+        self._schema_format = descriptor.schema_format
         self._chat_limit = "max_completion_tokens" if flavor == "openai" else "max_tokens"
         self._chat_url = f"{base_url}/chat/completions"
         self._completions_url = f"{base_url}/completions"
@@ -107,13 +110,26 @@ class OpenAIDriver:
     # -- operations ---------------------------------------------------------------
 
     async def query(self, request: QueryRequest, call: Call) -> TextResult:
+        if request.tools or request.output_schema is not None or request.reasoning is not None:
+            # /completions has none of these; refused before any I/O.
+            raise UnsupportedOperationError(
+                f"{self._name}: tools, output= and reasoning= need chat, not query"
+            )
         body = completion_body(self._model, request, stream=call.stream, stream_usage=True)
         if call.stream:
-            return await self._stream(self._completions_url, body, call, chat=False)
+            request_ = self._request(self._completions_url, body, call, stream=True)
+            async with self._events(request_) as events:
+                return await read_completion_stream(
+                    events, call, upstream=self._name, in_band=self._in_band
+                )
         answer = await self._send(self._completions_url, body, call, _completion_answer)
-        choice = answer.choices[0] if answer.choices else None
-        text = choice.text if choice is not None else None
-        return await self._whole(answer.id, text, choice, answer.usage, call)
+        choice = self._first_choice(answer)
+        usage = usage_of(answer.usage)
+        if choice.text:
+            await call.emit(choice.text, usage.output_tokens or 1)
+        return TextResult(
+            finish_reason=finish_of(choice.finish_reason), usage=usage, response_id=answer.id
+        )
 
     async def chat(self, request: ChatRequest, call: Call) -> TextResult:
         body = chat_body(
@@ -122,27 +138,37 @@ class OpenAIDriver:
             stream=call.stream,
             stream_usage=True,
             max_tokens_field=self._chat_limit,
+            schema_format=self._schema_format,
         )
         if call.stream:
-            return await self._stream(self._chat_url, body, call, chat=True)
+            request_ = self._request(self._chat_url, body, call, stream=True)
+            async with self._events(request_) as events:
+                return await read_chat_stream(
+                    events, call, upstream=self._name, in_band=self._in_band
+                )
         answer = await self._send(self._chat_url, body, call, _chat_answer)
-        choice = answer.choices[0] if answer.choices else None
-        message = choice.message if choice is not None else None
-        text = message.content if message is not None else None
-        return await self._whole(answer.id, text, choice, answer.usage, call)
+        return await self._whole_chat(answer, call)
 
     async def embed(self, request: EmbedRequest, call: Call) -> EmbeddingResult:
         body = embed_body(self._model, request.input, request.options)
         answer = await self._send(self._embeddings_url, body, call, _embeddings)
-        if not answer.data:
+        data = answer.data
+        if not data:
             raise ProtocolError(f"{self._name}: the embeddings answer holds no vector")
-        try:
-            values, pooling = pooled(answer.data[0].embedding)
-        except ValueError as exc:
-            raise ProtocolError(f"{self._name}: malformed embedding: {exc}") from exc
+        if all(item.index is not None for item in data):
+            data = sorted(data, key=lambda item: item.index or 0)
+        vectors: list[list[float]] = []
+        pooling: str | None = None
+        for item in data:
+            try:
+                vector, how = pooled(item.embedding)
+            except ValueError as exc:
+                raise ProtocolError(f"{self._name}: malformed embedding: {exc}") from exc
+            vectors.append(vector)
+            pooling = pooling or how
         usage = usage_of(answer.usage)
         return EmbeddingResult(
-            values=values,
+            vectors=vectors,
             pooling=pooling,
             usage=Usage(input_tokens=usage.input_tokens, total_tokens=usage.total_tokens),
             response_id=answer.id,
@@ -161,6 +187,11 @@ class OpenAIDriver:
             call,
             stream=stream,
             request_id_header=self._request_id_header,
+        )
+
+    def _events(self, request: httpx.Request) -> AbstractAsyncContextManager[EventStream]:
+        return open_event_stream(
+            self.client, request, on_error=self._error, redactor=self._redactor, upstream=self._name
         )
 
     def _error(self, status: int, headers: httpx.Headers, body: bytes) -> SippError:
@@ -197,85 +228,57 @@ class OpenAIDriver:
             raise self._in_band(answer.error, request_id_of(response.headers))
         return answer
 
-    async def _whole(
-        self, response_id: str | None, text: str | None, choice: Any, usage: Any, call: Call
-    ) -> TextResult:
-        if choice is None:
+    def _first_choice(self, answer: Any) -> Any:
+        if not answer.choices:
             raise ProtocolError(f"{self._name}: the answer holds no choice")
-        result_usage = usage_of(usage)
-        if text:
-            await call.emit(text, result_usage.output_tokens or 1)
-        return TextResult(
-            finish_reason=finish_of(choice.finish_reason),
-            usage=result_usage,
-            response_id=response_id,
-        )
+        return answer.choices[0]
 
-    async def _stream(
-        self, url: str, body: dict[str, Any], call: Call, *, chat: bool
-    ) -> TextResult:
-        request = self._request(url, body, call, stream=True)
-        decode = _chat_chunks.decode if chat else _completion_chunks.decode
-        emit = call.emit
-        finish: str | None = None
-        usage = None
-        response_id: str | None = None
-        done = False
-        async with open_event_stream(
-            self.client, request, on_error=self._error, redactor=self._redactor, upstream=self._name
-        ) as events:
-            async for batch in events:
-                for event in batch:
-                    data = event.data
-                    if data == "[DONE]":
-                        done = True
-                        break
-                    try:
-                        chunk = decode(data)
-                    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                        raise ProtocolError(f"{self._name}: malformed stream chunk: {exc}") from exc
-                    if chunk.error is not None or event.event == "error":
-                        error = chunk.error if chunk.error is not None else parse_error_body(data)
-                        raise self._in_band(
-                            _as_wire_error(error), request_id_of(events.response.headers)
-                        )
-                    choices = chunk.choices
-                    if choices:
-                        choice = choices[0]
-                        if chat:
-                            delta = choice.delta  # type: ignore[union-attr]
-                            text = delta.content if delta is not None else None
-                        else:
-                            text = choice.text  # type: ignore[union-attr]
-                        if text:
-                            await emit(text)
-                        if choice.finish_reason is not None:
-                            finish = choice.finish_reason
-                    if chunk.usage is not None:
-                        usage = chunk.usage
-                    if response_id is None:
-                        response_id = chunk.id
-                if done:
-                    break
-        if finish is None:
-            ending = "[DONE] before any finish_reason" if done else "its end"
-            raise ProtocolError(f"{self._name}: the stream reached {ending} without finishing")
+    async def _whole_chat(self, answer: ChatCompletion, call: Call) -> TextResult:
+        """A non-streamed answer, emitted in the model's order: reasoning, text, tool calls."""
+        choice = self._first_choice(answer)
+        usage = usage_of(answer.usage)
+        message = choice.message
+        called = False
+        if message is not None:
+            reasoning = message.reasoning_content or message.reasoning
+            thought = usage.reasoning_tokens or 0
+            if reasoning:
+                await call.emit_reasoning(reasoning, thought or 1)
+            if message.content:
+                await call.emit(message.content, max(1, (usage.output_tokens or 1) - thought))
+            if message.tool_calls or message.function_call is not None:
+                tools = ToolPieces(call)
+                # Whole calls carry no index: their position is their order.
+                pieces = [msgspec.structs.replace(p, index=None) for p in message.tool_calls or ()]
+                await tools.feed(pieces, message.function_call)
+                called = tools.called
         return TextResult(
-            finish_reason=finish_of(finish), usage=usage_of(usage), response_id=response_id
+            finish_reason=finish_of(choice.finish_reason, called),
+            usage=usage,
+            response_id=answer.id,
         )
 
 
-def _as_wire_error(error: Any) -> WireError | str:
-    if isinstance(error, (WireError, str)):
-        return error
-    return WireError(message=error.message, type=error.type, code=error.code)
+_CAPABILITIES: Final = Capabilities(
+    query=True,
+    chat=True,
+    embed=True,
+    streaming=True,
+    usage=True,
+    tools=True,
+    structured_output=True,
+    vision=True,
+    reasoning=True,
+    embed_batch=True,
+)
 
 
 class OpenAIFactory:
     """Opens ``provider.openai`` or ``provider.openai_compatible`` endpoints."""
 
-    api_version: ClassVar[int] = DRIVER_API_VERSION
-    descriptor_type = ProviderDescriptor
+    #: The contract this driver is written for (not ``DRIVER_API_VERSION``, which moves on).
+    api_version: ClassVar[int] = 2
+    descriptor_type = OpenAIDescriptor
 
     def __init__(self, flavor: Flavor) -> None:
         self.flavor: Flavor = flavor
@@ -284,8 +287,11 @@ class OpenAIFactory:
         return f"OpenAIFactory({self.flavor!r})"
 
     async def open(self, descriptor: Any, context: OpenContext) -> OpenAIDriver:
-        if not isinstance(descriptor, ProviderDescriptor):
-            raise ConfigurationError(f"endpoint {context.name!r}: expected a ProviderDescriptor")
+        if not isinstance(descriptor, OpenAIDescriptor):
+            if not isinstance(descriptor, ProviderDescriptor):
+                raise ConfigurationError(f"endpoint {context.name!r}: expected an OpenAIDescriptor")
+            fields = {f: getattr(descriptor, f) for f in descriptor.__struct_fields__}
+            descriptor = OpenAIDescriptor(**fields)
         where = f"endpoint {context.name!r}"
         if descriptor.base_url is None and self.flavor == "openai_compatible":
             raise ConfigurationError(f"{where}: openai_compatible needs a base_url")

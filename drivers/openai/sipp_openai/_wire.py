@@ -1,7 +1,9 @@
-"""The OpenAI wire format: request bodies out, typed chunks and answers in.
+"""The OpenAI wire format, inbound: typed chunks and answers, usage, finish reasons.
 
 Decoders are built once at import: each streamed chunk is decoded straight
-into small ``msgspec.Struct``s that hold only the fields the driver reads.
+into small ``msgspec.Struct``s that hold only the fields the driver reads, so
+a plain-text chunk costs one decode and a few attribute reads. (Request
+bodies are built in ``_bodies``.)
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from typing import Any, Final, Literal
 
 import msgspec
 
-from sipp import ChatRequest, QueryRequest, Usage
+from sipp import Usage
 
 __all__ = [
     "ChatChunk",
@@ -18,17 +20,18 @@ __all__ = [
     "Completion",
     "CompletionChunk",
     "Embeddings",
+    "ToolCallPiece",
     "WireError",
-    "chat_body",
-    "completion_body",
-    "embed_body",
+    "arguments_text",
     "finish_of",
     "pooled",
     "usage_of",
 ]
 
-#: ``finish_reason`` values meaning "cut by the token limit"; anything else is ``stop``.
+#: ``finish_reason`` values meaning "cut by the token limit".
 LENGTH_REASONS: Final = frozenset({"length", "max_tokens", "max_output_tokens"})
+#: ... and meaning "the model called tools" (``function_call`` is the legacy name).
+TOOL_REASONS: Final = frozenset({"tool_calls", "function_call"})
 
 
 class WireError(msgspec.Struct):
@@ -37,14 +40,46 @@ class WireError(msgspec.Struct):
     code: str | int | None = None
 
 
+class _CompletionDetails(msgspec.Struct):
+    reasoning_tokens: int | None = None
+
+
+class _PromptDetails(msgspec.Struct):
+    cached_tokens: int | None = None
+
+
 class WireUsage(msgspec.Struct):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     total_tokens: int | None = None
+    completion_tokens_details: _CompletionDetails | None = None
+    prompt_tokens_details: _PromptDetails | None = None
+
+
+class _Function(msgspec.Struct):
+    name: str | None = None
+    #: A JSON text; a few compatible servers send the object itself.
+    arguments: str | dict[str, Any] | None = None
+
+
+class ToolCallPiece(msgspec.Struct):
+    """One entry of ``tool_calls``: a whole call, or a streamed piece of one."""
+
+    #: Absent on whole (non-streamed) calls and from a few servers: then the list position.
+    index: int | None = None
+    id: str | None = None
+    function: _Function | None = None
 
 
 class _Delta(msgspec.Struct):
     content: str | None = None
+    #: vLLM, llama.cpp's server, DeepSeek.
+    reasoning_content: str | None = None
+    #: OpenRouter, newer vLLM.
+    reasoning: str | None = None
+    tool_calls: list[ToolCallPiece] | None = None
+    #: The pre-tools form of one call; read only from servers that send no ``tool_calls``.
+    function_call: _Function | None = None
 
 
 class _ChatChunkChoice(msgspec.Struct):
@@ -78,12 +113,8 @@ class CompletionChunk(msgspec.Struct):
 Completion = CompletionChunk
 
 
-class _Message(msgspec.Struct):
-    content: str | None = None
-
-
 class _ChatChoice(msgspec.Struct):
-    message: _Message | None = None
+    message: _Delta | None = None
     finish_reason: str | None = None
 
 
@@ -97,12 +128,21 @@ class ChatCompletion(msgspec.Struct):
 class _Embedding(msgspec.Struct):
     #: One vector; some compatible servers send one per token instead.
     embedding: list[float | list[float]]
+    index: int | None = None
 
 
 class Embeddings(msgspec.Struct):
     data: list[_Embedding]
     usage: WireUsage | None = None
     id: str | None = None
+
+
+def arguments_text(arguments: str | dict[str, Any] | None) -> str:
+    if arguments is None:
+        return ""
+    if isinstance(arguments, str):
+        return arguments
+    return msgspec.json.encode(arguments).decode()
 
 
 def pooled(values: list[float | list[float]]) -> tuple[list[float], str | None]:
@@ -120,8 +160,19 @@ def pooled(values: list[float | list[float]]) -> tuple[list[float], str | None]:
     return [sum(column) / count for column in zip(*rows, strict=True)], "mean"
 
 
-def finish_of(reason: str | None) -> Literal["stop", "length"]:
-    return "length" if reason in LENGTH_REASONS else "stop"
+def finish_of(
+    reason: str | None, called_tools: bool = False
+) -> Literal["stop", "length", "tool_calls"]:
+    """Ours for the server's ``finish_reason``.
+
+    A server that called tools but says ``stop`` (some compatible servers do)
+    still reports ``tool_calls``: the caller's loop keys on it.
+    """
+    if reason in LENGTH_REASONS:
+        return "length"
+    if called_tools or reason in TOOL_REASONS:
+        return "tool_calls"
+    return "stop"
 
 
 def usage_of(usage: WireUsage | None) -> Usage:
@@ -130,77 +181,12 @@ def usage_of(usage: WireUsage | None) -> Usage:
     total = usage.total_tokens
     if total is None and usage.prompt_tokens is not None and usage.completion_tokens is not None:
         total = usage.prompt_tokens + usage.completion_tokens
+    completion = usage.completion_tokens_details
+    prompt = usage.prompt_tokens_details
     return Usage(
         input_tokens=usage.prompt_tokens,
         output_tokens=usage.completion_tokens,
         total_tokens=total,
+        reasoning_tokens=completion.reasoning_tokens if completion is not None else None,
+        cache_read_tokens=prompt.cached_tokens if prompt is not None else None,
     )
-
-
-def _options(
-    body: dict[str, Any],
-    request: QueryRequest | ChatRequest,
-    *,
-    stream: bool,
-    stream_usage: bool,
-    max_tokens_field: str,
-) -> dict[str, Any]:
-    if stream:
-        body["stream"] = True
-        if stream_usage:
-            body["stream_options"] = {"include_usage": True}
-    if request.options:
-        # The core has already refused keys that clash with typed fields.
-        body.update(request.options)
-    if request.max_tokens is not None:
-        body[max_tokens_field] = request.max_tokens
-    if request.temperature is not None:
-        body["temperature"] = request.temperature
-    if request.top_p is not None:
-        body["top_p"] = request.top_p
-    if request.stop:
-        body["stop"] = request.stop
-    if request.seed is not None:
-        body["seed"] = request.seed
-    return body
-
-
-def completion_body(
-    model: str, request: QueryRequest, *, stream: bool, stream_usage: bool
-) -> dict[str, Any]:
-    """``POST /completions``."""
-    return _options(
-        {"model": model, "prompt": request.prompt},
-        request,
-        stream=stream,
-        stream_usage=stream_usage,
-        max_tokens_field="max_tokens",
-    )
-
-
-def chat_body(
-    model: str,
-    request: ChatRequest,
-    *,
-    stream: bool,
-    stream_usage: bool,
-    max_tokens_field: str = "max_tokens",
-) -> dict[str, Any]:
-    """``POST /chat/completions``."""
-    messages = [{"role": m.role, "content": m.content} for m in request.messages]
-    return _options(
-        {"model": model, "messages": messages},
-        request,
-        stream=stream,
-        stream_usage=stream_usage,
-        max_tokens_field=max_tokens_field,
-    )
-
-
-def embed_body(model: str, text: str | list[str], options: dict[str, Any] | None) -> dict[str, Any]:
-    """``POST /embeddings``, always as floats."""
-    body: dict[str, Any] = {"model": model, "input": text}
-    if options:
-        body.update(options)
-    body["encoding_format"] = "float"
-    return body

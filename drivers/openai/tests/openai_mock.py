@@ -13,7 +13,14 @@ The request's ``model`` is the script: ``;``-separated ``key=value`` items, e.g.
   after the text, with ``code``), ``reset`` (the connection breaks mid-stream);
 * ``status``, ``code``, ``type``, ``message``: answer with this error status/body;
 * ``retry_after``, ``retry_after_ms``: hint headers on an error answer;
-* ``fail_attempts``: only the first N attempts (per ``x-request-id``) fail.
+* ``fail_attempts``: only the first N attempts (per ``x-request-id``) fail;
+* ``reply``: replay one of the real chat shapes in ``openai_replays`` (streamed
+  chunk by chunk, or merged into one message); ``reply=raw`` streams the
+  strings in ``MockState.raw`` as they are;
+* ``embed=matrix``: per-token embedding matrices (llama-cpp-python's server).
+
+Embedding a list of inputs answers one vector per input, listed in reverse
+order with their ``index`` (as a server may), each ``[len(text), index, 1.0]``.
 
 Every request is recorded in ``MockState.requests`` (headers and JSON body).
 """
@@ -26,6 +33,8 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
+from openai_replays import REPLAYS, whole_message
+
 from sipp.testing import ThreadedServer
 
 Scope = dict[str, Any]
@@ -36,6 +45,8 @@ class MockState:
     requests: list[dict[str, Any]] = field(default_factory=list)
     attempts: dict[str, int] = field(default_factory=dict)
     open_streams: int = 0
+    #: What ``reply=raw`` sends: each string one SSE ``data:`` line, then the body ends.
+    raw: list[str] = field(default_factory=list)
 
 
 def parse_script(model: str) -> dict[str, str]:
@@ -118,16 +129,21 @@ def make_app(state: MockState) -> Any:
         finish = script.get("finish", "stop")
         usage = {"prompt_tokens": 7, "completion_tokens": tokens, "total_tokens": 7 + tokens}
         if path.endswith("/embeddings"):
-            await _send_json(
-                send,
-                200,
+            await _send_json(send, 200, _embeddings(body, script), reply_headers)
+            return
+        if script.get("reply") == "raw":
+            await send(
                 {
-                    "object": "list",
-                    "data": [{"object": "embedding", "index": 0, "embedding": [0.5, -0.25, 1.0]}],
-                    "usage": {"prompt_tokens": 4, "total_tokens": 4},
-                },
-                reply_headers,
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream"), *reply_headers],
+                }
             )
+            events = "".join(f"data: {data}\n\n" for data in state.raw)
+            await send({"type": "http.response.body", "body": events.encode()})
+            return
+        if "reply" in script:
+            await _replay(send, body, REPLAYS[script["reply"]], reply_headers)
             return
         if not body.get("stream") and script.get("end") == "malformed":
             await send({"type": "http.response.start", "status": 200, "headers": reply_headers})
@@ -227,6 +243,59 @@ async def _stream(
         await send({"type": "http.response.body", "body": b""})
     finally:
         state.open_streams -= 1
+
+
+def _embeddings(body: dict[str, Any], script: dict[str, str]) -> dict[str, Any]:
+    usage = {"prompt_tokens": 4, "total_tokens": 4}
+    inputs = body["input"]
+    if isinstance(inputs, str):
+        vector: Any = [0.5, -0.25, 1.0]
+        if script.get("embed") == "matrix":
+            vector = [[0.0, 1.0, 2.0], [1.0, 1.0, 4.0]]
+        data = [{"object": "embedding", "index": 0, "embedding": vector}]
+        return {"object": "list", "data": data, "usage": usage}
+    data = []
+    for index, text in enumerate(inputs):
+        vector = [float(len(text)), float(index), 1.0]
+        if script.get("embed") == "matrix":
+            vector = [vector, [v + 2 for v in vector]]
+        data.append({"object": "embedding", "index": index, "embedding": vector})
+    return {"object": "list", "data": data[::-1], "usage": usage}
+
+
+async def _replay(
+    send: Any, body: dict[str, Any], replay: Any, headers: list[tuple[bytes, bytes]]
+) -> None:
+    deltas, finish, usage = replay
+    base = {"id": "chatcmpl-replay", "created": 1, "model": "mock", "system_fingerprint": "fp_1"}
+    if not body.get("stream"):
+        choice = {"index": 0, "message": whole_message(deltas), "finish_reason": finish}
+        payload = base | {"object": "chat.completion", "choices": [choice], "usage": usage}
+        await _send_json(send, 200, payload, headers)
+        return
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/event-stream"), *headers],
+        }
+    )
+    chunks = [
+        base
+        | {
+            "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}],
+        }
+        for delta in deltas
+    ]
+    last = {"index": 0, "delta": {}, "logprobs": None, "finish_reason": finish}
+    chunks.append(base | {"object": "chat.completion.chunk", "choices": [last]})
+    if (body.get("stream_options") or {}).get("include_usage"):
+        chunks.append(base | {"object": "chat.completion.chunk", "choices": [], "usage": usage})
+    for chunk in chunks:
+        data = f"data: {json.dumps(chunk)}\n\n".encode()
+        await send({"type": "http.response.body", "body": data, "more_body": True})
+    await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
 
 
 def free_port() -> int:

@@ -1,10 +1,12 @@
 """openai_compatible against a real third-party server: llama-cpp-python's own.
 
 The server (``python -m llama_cpp.server``, from the ``llama-cpp-python[server]``
-extra) serves the test model on loopback; one instance generates, a second
-one runs in embedding mode. ``--n_ubatch 1`` keeps llama.cpp off the batched
-matrix kernels, which crash with SIGILL on some virtual CPUs that advertise
-AMX; the model is small enough for that not to matter.
+extra) serves the test model on loopback; one instance generates (with the
+``chatml-function-calling`` chat format, so it calls tools and constrains
+answers to a schema with a grammar), a second one runs in embedding mode.
+``--n_ubatch 1`` keeps llama.cpp off the batched matrix kernels, which crash
+with SIGILL on some virtual CPUs that advertise AMX; the model is small
+enough for that not to matter.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
+import msgspec
 import pytest
 from openai_mock import free_port
 
@@ -94,7 +97,7 @@ class LlamaServer:
 
 @pytest.fixture(scope="module")
 def llama_servers() -> Iterator[tuple[LlamaServer, LlamaServer]]:
-    text = LlamaServer()
+    text = LlamaServer("--chat_format", "chatml-function-calling")
     embed = LlamaServer("--embedding", "true")
     try:
         text.wait_ready()
@@ -118,6 +121,8 @@ async def client(llama_servers: tuple[LlamaServer, LlamaServer]) -> AsyncIterato
                     "model": "smollm2",
                     "base_url": server.base_url,
                     "request_id_header": None,  # this server wants UUIDs there
+                    # Its request model takes json_object + schema, not json_schema.
+                    "schema_format": "json_object",
                     "timeout": {"connect": 5, "first_token": 60, "idle": 30},
                 },
             )
@@ -177,3 +182,91 @@ async def test_cancel_mid_stream_then_reuse(client: SippClient) -> None:
     with pytest.raises(sipp.RunCancelled):
         await run
     assert (await client.query("Hi", endpoint="llama", max_tokens=2)).text
+
+
+WEATHER = sipp.Tool(
+    name="weather",
+    description="Current weather for a city.",
+    parameters={
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+)
+ASK = [{"role": "user", "content": "What is the weather in Oslo?"}]
+
+
+@pytest.mark.parametrize(
+    "stream", [pytest.param(True, id="stream"), pytest.param(False, id="whole")]
+)
+async def test_tool_call(client: SippClient, stream: bool) -> None:
+    # Naming the tool makes the server constrain the call with a grammar: deterministic.
+    run = client.chat(
+        ASK,
+        endpoint="llama",
+        tools=[WEATHER],
+        tool_choice="weather",
+        emit_tokens=stream,
+        max_tokens=24,
+        temperature=0,
+    )
+    batches = [batch async for batch in run.tokens]
+    response = await run
+    assert response.finish_reason == "tool_calls"
+    assert len(response.tool_calls) == 1
+    call = response.tool_calls[0]
+    assert call.name == "weather"
+    assert call.id.startswith("call_")
+    assert isinstance(call.parsed_arguments["city"], str)
+    pieces = [delta for batch in batches for delta in batch.tool_calls]
+    assert "".join(delta.arguments for delta in pieces) == call.arguments
+    assert [delta.name for delta in pieces if delta.name] == ["weather"]
+
+
+async def test_tool_result_round_trip(client: SippClient) -> None:
+    """The assistant's call and the tool's answer go back; the model then answers in text."""
+    first = await client.chat(
+        ASK, endpoint="llama", tools=[WEATHER], tool_choice="weather", max_tokens=24, temperature=0
+    )
+    messages = [
+        *ASK,
+        first.message,
+        sipp.ChatMessage(role="tool", tool_call_id=first.tool_calls[0].id, content="12 C, rain"),
+    ]
+    answer = await client.chat(
+        messages, endpoint="llama", tools=[WEATHER], tool_choice="none", max_tokens=8, temperature=0
+    )
+    assert answer.finish_reason in ("stop", "length")
+    assert answer.text and not answer.tool_calls
+
+
+class Person(msgspec.Struct):
+    name: str
+    age: int
+
+
+@pytest.mark.parametrize(
+    "stream", [pytest.param(True, id="stream"), pytest.param(False, id="whole")]
+)
+async def test_structured_output(client: SippClient, stream: bool) -> None:
+    response = await client.chat(
+        [{"role": "user", "content": "Describe a person as JSON."}],
+        endpoint="llama",
+        output=Person,
+        emit_tokens=stream,
+        max_tokens=40,
+        temperature=0,
+    )
+    assert isinstance(response.parsed, Person)
+    assert response.parsed.name
+
+
+async def test_embed_batch(client: SippClient) -> None:
+    batch = await client.embed(["good night", "hello world"], endpoint="llama-embed")
+    single = await client.embed("good night", endpoint="llama-embed")
+    assert len(batch.vectors) == 2 and len(batch.vectors[1]) == 576
+    assert batch.pooling == "mean"  # this server sends per-token matrices
+    # Only the first input is comparable: this server evaluates a batch's later
+    # inputs in a shared context, and their values differ from a single call's.
+    assert batch.vectors[0] == pytest.approx(single.values, rel=1e-4, abs=1e-5)
+    assert batch.vectors[0] != batch.vectors[1]
