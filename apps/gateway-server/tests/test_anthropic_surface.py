@@ -220,3 +220,23 @@ async def test_local_model_message(surface_gateway: Gateway) -> None:
         )
     assert message.content[0].text  # type: ignore[union-attr]
     assert 0 < message.usage.output_tokens <= 8
+
+
+async def test_disconnect_cancels_a_json_run(surface_gateway: Gateway) -> None:
+    gateway = surface_gateway
+    body = {
+        "model": "slowrich",
+        "max_tokens": 64,
+        "messages": [{"role": "user", "content": "a b c d e f g h i j k l"}],
+    }
+    headers = {"x-api-key": TOKEN, "x-request-id": f"leave-json-{gateway.url[-5:]}"}
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=0.5) as http:
+        with pytest.raises(httpx.ReadTimeout):
+            await http.post("/v1/messages", json=body, headers=headers)
+    rid = headers["x-request-id"]
+    logs = gateway.wait_log(f'"request_id":"{rid}"')
+    line = next(x for x in logs.splitlines() if f'"{rid}"' in x)
+    entry = json.loads(line[line.index("{") :])
+    assert entry["cancel_reason"] == "client_disconnected"
+    assert entry["route"] == "anthropic.messages"
+    assert entry["latency_ms"] < 2000  # cancelled, not run to its end (2.4 s)

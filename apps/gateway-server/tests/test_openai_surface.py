@@ -317,3 +317,6 @@ async def test_disconnect_cancels_the_run(surface_gateway: Gateway) -> None:
     entry = json.loads(line[line.index("{") :])
     assert entry["cancel_reason"] == "client_disconnected"
     assert entry["route"] == "openai.chat"
+    async with httpx.AsyncClient() as http:
+        metrics = (await http.get(f"{gateway.management}/metrics")).text
+    assert 'route="openai.chat"' in metrics and 'route="openai.embeddings"' in metrics

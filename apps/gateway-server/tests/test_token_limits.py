@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import openai
 import pytest
 from gwtest import ADMIN_TOKEN, LIMITED_TOKEN, TOKEN, Gateway, start_gateway
+from sipp_gateway_server import check_config
 from surfaces import LAUNCHER
 
 pytestmark = pytest.mark.anyio
@@ -132,3 +134,22 @@ async def test_replicas_share_the_daily_budget_through_redis(
         with pytest.raises(openai.RateLimitError):
             await two.chat.completions.create(model="rich", messages=HELLO, max_tokens=25)
         await two.chat.completions.create(model="rich", messages=HELLO, max_tokens=22)  # 12 used
+
+
+@pytest.mark.parametrize(
+    ("limit", "message"),
+    [
+        ("{ tokens_per_minute = 0 }", "tokens_per_minute"),
+        ("{ tokens_per_day = -5 }", "tokens_per_day"),
+        ('{ tokens_per_day = "many" }', "tokens_per_day"),
+        ("{ tokens_per_hour = 5 }", "tokens_per_hour"),
+    ],
+)
+def test_bad_token_limits_are_named_by_check(tmp_path: Path, limit: str, message: str) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text(
+        '[[targets]]\nname = "echo"\nkind = "scripted"\n\n'
+        f'[[tokens]]\ncaller = "web"\ntoken_env = "CHECK_TOKEN"\ntoken_limit = {limit}\n'
+    )
+    problems = [p.format("gateway.toml") for p in check_config(path, environ={"CHECK_TOKEN": "t"})]
+    assert any("error" in p and message in p and "token_limit" in p for p in problems), problems
