@@ -95,6 +95,8 @@ class Operation(Protocol):
 
 def classify(error: BaseException) -> Failure:
     """``error`` under the profile's status, code and message (and ``Retry-After``)."""
+    if isinstance(error, RunCancelled) and error.reason == "server_shutdown":
+        return Failure(503, "server_shutdown", "the gateway is shutting down")
     if isinstance(error, Refused):
         retry = None
         if error.retry_after is not None:
@@ -140,18 +142,17 @@ class SurfacePath:
     async def serve(
         self, dialect: Dialect, operation: Operation, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        profile = self
         request_id = _request_id(scope)
         record = RequestRecord(request_id, operation.route, time.perf_counter())
         lease: Lease | None = None
         reservation: Reservation | None = None
         body_read = False
-        profile.activity.started()
+        self.activity.started()
         sent = Sent(send, record)
         try:
             try:
                 principal = await self._caller(dialect, scope, record)
-                body = await read_json_body(receive, max_bytes=profile.max_bytes)
+                body = await read_json_body(receive, max_bytes=self.max_bytes)
                 body_read = True
                 decoded = operation.decode(body)
                 record.target = target = decoded.target
@@ -160,16 +161,16 @@ class SurfacePath:
                     raise Refused(
                         "authorization", "caller is not allowed to use the target", 403, "auth"
                     )
-                if target not in profile.targets:
+                if target not in self.targets:
                     raise Refused("resolution", f"unknown target {target!r}", 404, "resolution")
                 if self._tokens is not None:
                     max_tokens = getattr(decoded.request, "max_tokens", None)
                     reservation = await self._tokens.reserve(principal, max_tokens)
-                lease = await profile.limits.admit(target)
+                lease = await self.limits.admit(target)
                 await self._run(dialect, operation, decoded, record, scope, receive, sent)
             except Exception as error:
                 if isinstance(error, Refused) and error.reason != "resolution":
-                    profile.observer.rejected(error.reason)
+                    self.observer.rejected(error.reason)
                 note_error(error, record)
                 failure = classify(error)
                 record.code = failure.code
@@ -177,11 +178,11 @@ class SurfacePath:
                 await response(scope, receive, sent)
         finally:
             if lease is not None:
-                await profile.limits.release(lease)
+                await self.limits.release(lease)
             if reservation is not None and self._tokens is not None:
                 await self._tokens.settle_record(reservation, record)
-            profile.activity.finished()
-            profile.observer.finish(record)
+            self.activity.finished()
+            self.observer.finish(record)
 
     async def _caller(self, dialect: Dialect, scope: Scope, record: RequestRecord) -> Principal:
         length = next((v for k, v in scope["headers"] if k == b"content-length"), None)

@@ -337,3 +337,25 @@ def test_empty_answers_still_have_a_block_and_a_final_chunk() -> None:
     assert bodies[-1]["usage"] == {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5}
     assert bodies[-2]["choices"][0]["finish_reason"] == "stop"
     assert frames[-2] == "data: [DONE]"
+
+
+def test_failures_are_classified_by_the_profile_rules() -> None:
+    from sipp_gateway_server._refusal import Refused
+    from sipp_gateway_server._surface import classify
+
+    from sipp import RunCancelled, upstream_error
+
+    assert classify(RunCancelled("server_shutdown")) == Failure(
+        503, "server_shutdown", "the gateway is shutting down"
+    )
+    assert classify(RunCancelled("client_disconnected")).status == 499
+    limited = classify(Refused("rate_limited", "slow", 429, "rate", 2.2))
+    assert (limited.status, limited.retry_after) == (429, "3")
+    upstream = classify(
+        upstream_error("provider", "rate_limited", "busy", status=429, retry_after=4)
+    )
+    assert (upstream.status, upstream.code, upstream.retry_after) == (429, "rate_limited", "4")
+    bad = classify(InvalidRequestError("nope", field="messages[0]"))
+    assert (bad.status, bad.code, bad.param) == (400, "invalid_request", "messages[0]")
+    bug = classify(KeyError("secret internals"))
+    assert (bug.status, bug.code, bug.message) == (500, "internal", "gateway request failed")
