@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import base64
 import json
+import signal
 from typing import Any
 
 import anthropic
+import anyio
 import httpx
 import pytest
-from gwtest import ADMIN_TOKEN, TOKEN, Gateway, sse_events
+from gwtest import ADMIN_TOKEN, TOKEN, Gateway, sse_events, start_gateway
+from surfaces import LAUNCHER
 
 pytestmark = pytest.mark.anyio
 
@@ -240,3 +243,52 @@ async def test_disconnect_cancels_a_json_run(surface_gateway: Gateway) -> None:
     assert entry["cancel_reason"] == "client_disconnected"
     assert entry["route"] == "anthropic.messages"
     assert entry["latency_ms"] < 2000  # cancelled, not run to its end (2.4 s)
+
+
+async def test_shutdown_ends_both_apis_streams_with_their_error_event(backend: str) -> None:
+    config = (
+        '[server]\ndrain_timeout = 0.5\n\n[[targets]]\nname = "slowrich"\nkind = "rich"\n'
+        'token_delay = 0.2\n\n[[tokens]]\ncaller = "web-app"\ntoken_env = "GW_WEB_TOKEN"\n'
+    )
+    gateway = start_gateway(config, backend, launcher=LAUNCHER)
+    long = [{"role": "user", "content": " ".join(["w"] * 100)}]
+    bodies: dict[str, str] = {}
+    try:
+        async with httpx.AsyncClient(base_url=gateway.url, timeout=20) as http:
+
+            async def read(path: str, body: dict[str, Any], started: anyio.Event) -> None:
+                headers = {"x-api-key": TOKEN, "authorization": f"Bearer {TOKEN}"}
+                async with http.stream("POST", path, json=body, headers=headers) as response:
+                    text = ""
+                    async for chunk in response.aiter_text():
+                        text += chunk
+                        started.set()
+                bodies[path] = text
+
+            started = [anyio.Event(), anyio.Event()]
+            async with anyio.create_task_group() as group:
+                group.start_soon(
+                    read,
+                    "/v1/messages",
+                    {"model": "slowrich", "max_tokens": 200, "stream": True, "messages": long},
+                    started[0],
+                )
+                group.start_soon(
+                    read,
+                    "/v1/chat/completions",
+                    {"model": "slowrich", "stream": True, "messages": long},
+                    started[1],
+                )
+                for event in started:
+                    await event.wait()
+                gateway.process.send_signal(signal.SIGTERM)
+    finally:
+        gateway.stop()
+    anthropic_events = sse_events(bodies["/v1/messages"])
+    assert anthropic_events[-1][0] == "error"
+    assert json.loads(anthropic_events[-1][1]) == {
+        "type": "error",
+        "error": {"type": "overloaded_error", "message": "the gateway is shutting down"},
+    }
+    openai_last = json.loads(sse_events(bodies["/v1/chat/completions"])[-1][1])
+    assert openai_last["error"]["code"] == "server_shutdown"
