@@ -184,6 +184,32 @@ class SurfacePath:
             self.activity.finished()
             self.observer.finish(record)
 
+    async def model(
+        self, dialect: Dialect, name: str, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        """``GET /v1/models/{name}``: one entry of the model list, or a 404 in the API's shape."""
+        request_id = _request_id(scope)
+        record = RequestRecord(request_id, "models", time.perf_counter())
+        sent = Sent(send, record)
+        try:
+            try:
+                principal = await self._caller(dialect, scope, record)
+                record.target = name
+                # A target this caller may not use does not exist, as far as it can tell.
+                if not principal.may_use(name) or not self.targets.available([name]):
+                    raise Refused("resolution", f"unknown model {name!r}", 404, "resolution")
+                body = self.targets.describe(name)
+                response = GatewayJSONResponse(body, headers=_ids(request_id))
+            except Exception as error:
+                if isinstance(error, Refused) and error.reason != "resolution":
+                    self.observer.rejected(error.reason)
+                failure = classify(error)
+                record.code = failure.code
+                response = _json_error(dialect, failure, request_id)
+            await response(scope, receive, sent)
+        finally:
+            self.observer.finish(record)
+
     async def _caller(self, dialect: Dialect, scope: Scope, record: RequestRecord) -> Principal:
         length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if length is not None and length.isdigit() and int(length) > self.max_bytes:

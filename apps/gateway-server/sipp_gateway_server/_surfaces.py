@@ -6,7 +6,7 @@ Their paths are fixed (SDKs append them to a base URL), so they are not in
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from sipp.gateway import GatewayJSONResponse
 
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Surfaces"]
 
+_MODEL: Final = "/v1/models/"
+
 
 class Surfaces:
     def __init__(self, path: SurfacePath) -> None:
@@ -30,9 +32,19 @@ class Surfaces:
                 self._routes[route] = (module.DIALECT, operation)
 
     def __contains__(self, path: object) -> bool:
-        return path in self._routes
+        return path in self._routes or (isinstance(path, str) and path.startswith(_MODEL))
 
     async def serve(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
+        if path.startswith(_MODEL):
+            # OpenAI's models.retrieve: one entry of the gateway's (OpenAI-shaped) model list.
+            name = path.removeprefix(_MODEL)
+            if scope["method"] == "GET" and name and "/" not in name:
+                await self._path.model(openai_api.DIALECT, name, scope, receive, send)
+            else:
+                failure = Failure(404, "not_found", f"no route {scope['method']} {path}")
+                body = openai_api.DIALECT.error_body(failure)
+                await GatewayJSONResponse(body, status=404)(scope, receive, send)
+            return
         dialect, operation = self._routes[path]
         if scope["method"] != "POST":
             failure = Failure(405, "method_not_allowed", f"no route {scope['method']} {path}")

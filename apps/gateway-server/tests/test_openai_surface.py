@@ -223,6 +223,14 @@ async def test_models_list(surface_gateway: Gateway) -> None:
     names = {m.id for m in models}
     assert "rich" in names and "smol" in names and "private" not in names
     assert all(m.object == "model" and m.owned_by == "sipp" and m.created > 0 for m in models)
+    async with client(gateway) as oa:
+        one = await oa.models.retrieve("rich")
+        with pytest.raises(openai.NotFoundError):
+            await oa.models.retrieve("private")  # exists, but not for this caller
+        with pytest.raises(openai.NotFoundError):
+            await oa.models.retrieve("nope")
+    assert one.id == "rich" and one.object == "model"
+    assert one.model_extra is not None and one.model_extra["capabilities"]["chat"] is True
 
 
 async def test_errors_are_the_sdks_own_classes(surface_gateway: Gateway) -> None:
