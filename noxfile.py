@@ -51,6 +51,9 @@ TEST_DEPS = [
     "opentelemetry-api>=1.27",
     "opentelemetry-sdk>=1.27",
     "selenium>=4.20",  # the admin console's tests drive Debian's chromium through chromedriver
+    # The real SDKs as clients of the gateway's OpenAI- and Anthropic-compatible surfaces.
+    "openai>=1.50",
+    "anthropic>=0.40",
 ]
 #: Baselines the benchmarks compare against; never dependencies of the project.
 BENCH_DEPS = ["httpx-sse>=0.4", "openai>=1.50", "litellm>=1.50"]

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 import anyio
 
@@ -41,9 +41,12 @@ from ._cors import Cors
 from ._handler import RequestPath
 from ._limits import Limits
 from ._management import management_app
-from ._observe import Metrics, RecentRequests
+from ._observe import Metrics, Observer, RecentRequests
 from ._state import MemoryState, State, StateUnavailable
+from ._surface import SurfacePath
+from ._surfaces import Surfaces
 from ._targets import Targets
+from ._token_limits import TokenLimits
 from .admin import AdminConsole
 
 if TYPE_CHECKING:
@@ -64,6 +67,19 @@ def _open_state(config: GatewayConfig, secrets: Secrets) -> State:
     assert secrets.redis_url is not None  # load_config guarantees it
     state = config.state
     return RedisState(secrets.redis_url, state.key_prefix, lease_seconds=state.lease_seconds)
+
+
+class _Parts(TypedDict):
+    """What the profile path and the surfaces' path are both built from."""
+
+    auth: Authenticator
+    addresses: ClientAddress
+    limits: Limits
+    targets: Targets
+    activity: Activity
+    observer: Observer
+    max_request_bytes: int
+    tokens: TokenLimits
 
 
 class GatewayServer:
@@ -91,15 +107,19 @@ class GatewayServer:
             config, secrets, limits=self.limits, addresses=addresses,
             activity=self.activity, targets=self.targets, recent=recent,
         )  # fmt: skip
-        self.path = RequestPath(
-            auth=Authenticator(config, secrets.tokens, secrets.signing_keys),
-            addresses=addresses,
-            limits=self.limits,
-            targets=self.targets,
-            activity=self.activity,
-            observer=self.admin.observer(self.metrics, access_log=config.server.access_log),
-            max_request_bytes=config.server.max_request_bytes,
-        )
+        parts: _Parts = {
+            "auth": Authenticator(config, secrets.tokens, secrets.signing_keys),
+            "addresses": addresses,
+            "limits": self.limits,
+            "targets": self.targets,
+            "activity": self.activity,
+            "observer": self.admin.observer(self.metrics, access_log=config.server.access_log),
+            "max_request_bytes": config.server.max_request_bytes,
+            "tokens": TokenLimits(self.limits),
+        }
+        self.path = RequestPath(**parts)
+        # The OpenAI- and Anthropic-compatible routes, served with the same parts.
+        self.surfaces = Surfaces(SurfacePath(**parts))
         self.cors = Cors(config.server.allowed_origins)
         routes = config.routes
         self._models_route = routes.models
@@ -191,6 +211,8 @@ class GatewayServer:
             await self.path.profile(operation, scope, receive, send)
         elif path == self._models_route and method == "GET":
             await self.path.models(scope, receive, send)
+        elif path in self.surfaces:
+            await self.surfaces.serve(path, scope, receive, send)
         else:
             status, code = (405, "method_not_allowed") if operation else (404, "not_found")
             body = {"error": {"code": code, "message": f"no route {method} {path}"}}

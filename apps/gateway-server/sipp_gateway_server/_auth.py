@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from ._config import GatewayConfig, RateLimit
+from ._config import GatewayConfig, RateLimit, TokenLimit
 from ._jwt import TokenRejected, TokenVerifier
 
 __all__ = ["AuthError", "Authenticator", "ClientAddress", "Principal"]
@@ -40,6 +40,7 @@ class Principal:
     targets: frozenset[str] | None
     rate_limit: RateLimit | None
     expires: float = float("inf")
+    token_limit: TokenLimit | None = None
 
     def may_use(self, target: str) -> bool:
         return self.targets is None or target in self.targets
@@ -57,7 +58,9 @@ class Authenticator:
             if value is None:
                 continue
             allowed = frozenset(token.targets) if token.targets else None
-            principal = Principal(token.caller, allowed, token.rate_limit)
+            principal = Principal(
+                token.caller, allowed, token.rate_limit, token_limit=token.token_limit
+            )
             self._static.append((hashlib.sha256(value.encode()).digest(), principal))
         self._verifier = TokenVerifier(
             {
@@ -67,6 +70,7 @@ class Authenticator:
             }
         )
         self._key_limits = {key.key_id: key.rate_limit for key in config.signing_keys}
+        self._key_tokens = {key.key_id: key.token_limit for key in config.signing_keys}
         self._cache: dict[str, Principal] = {}
 
     def authenticate(self, authorization: bytes | None) -> Principal:
@@ -100,7 +104,11 @@ class Authenticator:
         except TokenRejected as exc:
             raise AuthError(str(exc)) from exc
         principal = Principal(
-            claims.caller, claims.targets, self._key_limits.get(claims.key_id), claims.expires
+            claims.caller,
+            claims.targets,
+            self._key_limits.get(claims.key_id),
+            claims.expires,
+            self._key_tokens.get(claims.key_id),
         )
         if len(self._cache) >= _CACHE_LIMIT:
             self._cache.pop(next(iter(self._cache)))

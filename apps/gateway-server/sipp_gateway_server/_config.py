@@ -20,7 +20,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path as FilePath
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -37,6 +37,7 @@ __all__ = [
     "Problem",
     "RateLimit",
     "AdminConfig",
+    "TokenLimit",
     "RoutesConfig",
     "SecurityConfig",
     "ServerConfig",
@@ -57,6 +58,15 @@ class RateLimit(_Table, frozen=True, kw_only=True):
 
     requests_per_minute: float
     burst: int = 1
+
+
+class TokenLimit(_Table, frozen=True, kw_only=True):
+    """Model tokens a caller may use: per minute (a leaky bucket) and per UTC day."""
+
+    tokens_per_minute: Annotated[int, msgspec.Meta(gt=0)] | None = None
+    tokens_per_day: Annotated[int, msgspec.Meta(gt=0)] | None = None
+    #: Reserved before a run that sets no ``max_tokens`` (settled from usage after).
+    default_reservation: Annotated[int, msgspec.Meta(gt=0)] = 1024
 
 
 class ServerConfig(_Table, frozen=True, kw_only=True):
@@ -95,6 +105,7 @@ class TokenConfig(_Table, frozen=True, kw_only=True):
     token_env: str
     targets: list[str] | None = None
     rate_limit: RateLimit | None = None
+    token_limit: TokenLimit | None = None
 
 
 class SigningKeyConfig(_Table, frozen=True, kw_only=True):
@@ -105,6 +116,7 @@ class SigningKeyConfig(_Table, frozen=True, kw_only=True):
     max_lifetime: float = 3600.0
     #: Per-caller limit for callers holding tokens signed with this key.
     rate_limit: RateLimit | None = None
+    token_limit: TokenLimit | None = None
 
 
 class SecurityConfig(_Table, frozen=True, kw_only=True):

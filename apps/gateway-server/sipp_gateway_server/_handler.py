@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from ._limits import Limits
     from ._state import Lease
     from ._targets import Targets
+    from ._token_limits import Reservation, TokenLimits
 
 __all__ = ["RequestPath"]
 
@@ -79,7 +80,9 @@ class RequestPath:
         activity: Activity,
         observer: Observer,
         max_request_bytes: int,
+        tokens: TokenLimits | None = None,
     ) -> None:
+        self._tokens = tokens
         self._auth = auth
         self._addresses = addresses
         self._limits = limits
@@ -111,6 +114,7 @@ class RequestPath:
         request_id = request_id_from_scope(scope)
         record = RequestRecord(request_id, operation, time.perf_counter())
         lease: Lease | None = None
+        reservation: Reservation | None = None
         body_read = False
         self._activity.started()
         sent = Sent(send, record)
@@ -129,6 +133,9 @@ class RequestPath:
                     )
                 if target not in self._targets:
                     raise Refused("resolution", f"unknown target {target!r}", 404, "resolution")
+                if self._tokens is not None:
+                    max_tokens = getattr(decoded.request, "max_tokens", None)
+                    reservation = await self._tokens.reserve(principal, max_tokens)
                 lease = await self._limits.admit(target)
                 response = await self._run(operation, decoded, record, receive)
             except Refused as refused:
@@ -145,6 +152,8 @@ class RequestPath:
         finally:
             if lease is not None:
                 await self._limits.release(lease)
+            if reservation is not None and self._tokens is not None:
+                await self._tokens.settle_record(reservation, record)
             self._activity.finished()
             self._observer.finish(record)
 

@@ -156,6 +156,15 @@ class Limits:
 
     # -- state calls -----------------------------------------------------------------
 
+    @property
+    def rate_policy(self) -> Policy:
+        """What rate limits do when the shared state cannot answer."""
+        return self._rate_policy
+
+    async def shared(self, call: Callable[[], Awaitable[_T]]) -> _T:
+        """``call()`` on the shared state, with the deadline and the down-time skip."""
+        return await self._shared(call)
+
     async def _shared(self, call: Callable[[], Awaitable[_T]]) -> _T:
         if time.monotonic() < self._down_until:
             raise StateUnavailable("gateway state is down (retrying shortly)")

@@ -134,7 +134,7 @@ class Metrics:
             "sipp_gateway_upstream_errors", "Failed runs by error kind", ["target", "kind"],
             registry=r,
         )  # fmt: skip
-        for reason in ("auth", "rate", "admission", "size", "blocked", "state"):
+        for reason in ("auth", "rate", "tokens", "admission", "size", "blocked", "state"):
             self.rejections.labels(reason)
         r.register(_LiveCollector(live))
 

@@ -157,6 +157,16 @@ class RedisState:
             raise StateUnavailable("Redis is not connected")
         return await self._call(self._scripts[name](keys=list(keys), args=list(args)))
 
+    async def script(self, source: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run another part's Lua ``source`` (registered once) on prefixed ``keys``."""
+        if self._client is None:
+            raise StateUnavailable("Redis is not connected")
+        script = self._scripts.get(source)
+        if script is None:
+            script = self._scripts[source] = self._client.register_script(source)
+        prefixed = [self._prefix + key for key in keys]
+        return await self._call(script(keys=prefixed, args=list(args)))
+
     async def ping(self) -> None:
         if self._client is None:
             raise StateUnavailable("Redis is not connected")

@@ -8,6 +8,7 @@ the application's lifecycle and handed in with :meth:`Targets.serve`.
 
 from __future__ import annotations
 
+import time
 import weakref
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -33,6 +34,7 @@ class Targets:
         self._descriptors = descriptors
         self._decode_slots = decode_slots
         self._client: SippClient | None = None
+        self._created = 0
         # Weak: a finished run must not be kept alive only to be cancelled later.
         self._runs: weakref.WeakSet[Run | EmbedRun] = weakref.WeakSet()
 
@@ -55,6 +57,7 @@ class Targets:
         for name in self.configs:
             await client.add(name, self._descriptors[name])
         self._client = client
+        self._created = int(time.time())
         try:
             yield
         finally:
@@ -90,9 +93,12 @@ class Targets:
 
     def describe(self, name: str) -> dict[str, Any]:
         caps = self.client.get(name).capabilities
+        # OpenAI's model list shape (id, object, created, owned_by) plus sipp's
+        # fields: one route and one body serve OpenAI SDKs and profile clients.
         return {
             "id": name,
             "object": "model",
+            "created": self._created,
             "owned_by": "sipp",
             "kind": self.configs[name].kind,
             "capabilities": {

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from gwtest import HERE, Gateway, free_port, start_gateway, wait_for
 from redistest import RedisServer
+from surfaces import surface_gateway, surface_gateways  # noqa: F401  (the surface tests' fixtures)
 
 
 @pytest.fixture(scope="session")

@@ -100,10 +100,12 @@ def start_gateway(
     env: dict[str, str] | None = None,
     directory: Path | None = None,
     wait: str = "/readyz",
+    launcher: Path | None = None,
 ) -> Gateway:
     """Write a configuration (``body`` + a ``[server]`` table) and serve it.
 
-    Returns once ``wait`` on the management listener answers 200.
+    Returns once ``wait`` on the management listener answers 200. ``launcher``: a
+    script run instead of ``python -m sipp_gateway_server`` (to register test drivers).
     """
     directory = directory or Path(tempfile.mkdtemp(prefix="sipp-gw-"))
     port, management = free_port(), free_port()
@@ -121,7 +123,11 @@ def start_gateway(
     full_env = {**os.environ, **ENV, **(env or {})}
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "sipp_gateway_server", "serve", "--config", str(config)],
+            [
+                sys.executable,
+                *([str(launcher)] if launcher else ["-m", "sipp_gateway_server"]),
+                *("serve", "--config", str(config)),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=full_env,
