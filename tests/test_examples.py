@@ -91,3 +91,28 @@ def test_structured_output() -> None:
         "Ada Lovelace, born 1815, wrote in English, French",
         'raw text: {"name":"Ada Lovelace","born":1815,"languages":["English","French"]}',
     ]
+
+
+def test_tools_through_a_gateway_route() -> None:
+    """The same loop through the gateway driver and the profile's route helpers."""
+    import json
+    import subprocess
+
+    from sipp.testing import ThreadedServer
+
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        from gateway_provider_route import PUBLIC_TARGET, create_app
+        from tools import SCRIPTED
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    with ThreadedServer(create_app(SCRIPTED)) as server:
+        descriptor = {"kind": "gateway", "target": PUBLIC_TARGET, "base_url": server.url}
+        result = subprocess.run(
+            [sys.executable, str(EXAMPLES / "tools.py"), json.dumps(descriptor)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[:5] == _run("tools.py").splitlines()[:5]
