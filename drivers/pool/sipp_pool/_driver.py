@@ -228,7 +228,8 @@ class PoolDriver:
             logger.warning("pool %r: cooldown store unavailable: %r", self.name, exc)
             return
         now = anyio.current_time()
-        for health, seconds in zip(self._health, remaining):
+        # strict=False: a store that answers short leaves the rest to our own view.
+        for health, seconds in zip(self._health, remaining, strict=False):
             if seconds > 0:
                 health.cooling_until = max(health.cooling_until, now + seconds)
 
