@@ -137,6 +137,10 @@ class Limits:
 
     # -- state calls -----------------------------------------------------------------
 
+    async def shared(self, call: Callable[[], Awaitable[_T]]) -> _T:
+        """One state call with the deadline and the down-marking (the pools' cooldowns use it)."""
+        return await self._shared(call)
+
     async def _shared(self, call: Callable[[], Awaitable[_T]]) -> _T:
         if time.monotonic() < self._down_until:
             raise StateUnavailable("gateway state is down (retrying shortly)")

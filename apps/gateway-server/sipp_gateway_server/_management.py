@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -43,6 +44,7 @@ def management_app(
     targets: Targets,
     metrics: Metrics,
     recent: RecentRequests,
+    deployments: Callable[[], dict[str, list[dict[str, Any]]]] | None = None,
 ) -> ASGIApp:
     """The management ASGI app over the parts it reports on (it changes none of them)."""
 
@@ -62,6 +64,7 @@ def management_app(
                 for name, target in targets.configs.items()
             ],
             "recent": list(recent.items),
+            "deployments": deployments() if deployments is not None else {},
         }
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
