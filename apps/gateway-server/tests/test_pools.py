@@ -200,6 +200,8 @@ async def test_a_failing_deployment_cools_down_and_recovers(
         assert cooldowns == {"a": 1, "b": 0}
         async with httpx.AsyncClient() as http:
             status = (await http.get(f"{gateway.management}/status.json")).json()
+            page = (await http.get(f"{gateway.management}/")).text
+        assert "<td>pool</td><td>a</td><td>3</td><td>2</td><td>2</td><td>1</td>" in page
         row = status["deployments"]["pool"][0]
         assert (row["deployment"], row["failures"], row["cooling"]) == ("a", 2, False)
     finally:
