@@ -116,11 +116,20 @@ class SippClient:
 
     # -- endpoints ---------------------------------------------------------------
 
-    async def add(self, name: str, descriptor: Descriptor | Mapping[str, Any]) -> EndpointRef:
+    async def add(
+        self,
+        name: str,
+        descriptor: Descriptor | Mapping[str, Any],
+        *,
+        extensions: Mapping[str, Any] | None = None,
+    ) -> EndpointRef:
         """Register (or replace) the endpoint ``name``; the slow work happens here.
 
         ``descriptor`` is a typed descriptor or a dict with a ``kind`` key. A
         replaced endpoint keeps serving its runs in flight and is closed after them.
+        ``extensions`` reach the driver as ``OpenContext.extensions``: objects
+        that are not configuration (the pool driver reads a shared cooldown
+        store there); the driver documents the keys it reads.
         """
         self._ensure_open("add an endpoint")
         if not isinstance(name, str) or not name:
@@ -145,7 +154,10 @@ class SippClient:
                 f"{factory.descriptor_type.__name__}, not a {type(descriptor).__name__}"
             )
         driver = await factory.open(
-            typed, OpenContext(name=name, show_progress=self._show_progress)
+            typed,
+            OpenContext(
+                name=name, show_progress=self._show_progress, extensions=dict(extensions or {})
+            ),
         )
         if not isinstance(driver, Driver):
             await _close_driver(name, driver)

@@ -209,6 +209,11 @@ class OpenContext(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     #: Whether a human is watching (the command line): show load progress on stderr.
     show_progress: bool = False
+    #: Objects the application hands the driver at ``client.add(..., extensions=)``
+    #: that are not configuration (a shared store, an observer). Like httpx's
+    #: ``Request.extensions``: each driver documents the keys it reads, under its
+    #: own package name, and the core never looks inside.
+    extensions: dict[str, Any] = {}
 
 
 @runtime_checkable

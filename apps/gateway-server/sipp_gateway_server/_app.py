@@ -37,11 +37,13 @@ from ._activity import Activity
 from ._auth import Authenticator, ClientAddress
 from ._checks import Secrets, load_config
 from ._config import GatewayConfig
+from ._cooldowns import SharedCooldowns
 from ._cors import Cors
 from ._handler import RequestPath
 from ._limits import Limits
 from ._management import management_app
 from ._observe import Metrics, Observer, RecentRequests
+from ._pools import DeploymentCollector, Deployments
 from ._state import MemoryState, State, StateUnavailable
 from ._surface import SurfacePath
 from ._surfaces import Surfaces
@@ -82,6 +84,16 @@ class _Parts(TypedDict):
     tokens: TokenLimits
 
 
+def _shared_cooldowns(config: GatewayConfig, limits: Limits) -> SharedCooldowns | None:
+    """Pools share cooldowns through Redis; in memory, each pool's own view is exact."""
+    if config.state.backend != "redis":
+        return None
+    from ._redis import RedisState
+
+    assert isinstance(limits.state, RedisState)
+    return SharedCooldowns(limits.state, limits)
+
+
 class GatewayServer:
     """The gateway as an ASGI application (the public listener)."""
 
@@ -89,7 +101,6 @@ class GatewayServer:
         self.config = config
         security = config.security
         self.activity = Activity()
-        self.targets = Targets(config.targets, secrets.descriptors, secrets.decode_slots)
         state = config.state
         self.limits = Limits(
             _open_state(config, secrets),
@@ -100,7 +111,13 @@ class GatewayServer:
             rate_limits_on_failure=state.rate_limits_on_failure,
             admission_on_failure=state.admission_on_failure,
         )
+        #: The pool targets' deployments: ``deployments.snapshot()`` for consoles.
+        self.deployments = Deployments(_shared_cooldowns(config, self.limits))
+        self.targets = Targets(
+            config.targets, secrets.descriptors, secrets.decode_slots, self.deployments
+        )
         self.metrics = Metrics(self._live, lambda: self.activity.active)
+        self.metrics.registry.register(DeploymentCollector(self.deployments))
         recent = RecentRequests()
         addresses = ClientAddress(security.client_ip, security.trusted_proxies, security.blocklist)
         self.admin = AdminConsole(
@@ -131,6 +148,7 @@ class GatewayServer:
             targets=self.targets,
             metrics=self.metrics,
             recent=recent,
+            deployments=self.deployments.snapshot,
         )
         self.management = self.admin.mount(self.management)  # the console, when it is on
 

@@ -23,6 +23,7 @@ import msgspec
 
 from ._config import ConfigError, GatewayConfig, Problem, RateLimit, parse_config
 from ._lines import Path, line_of
+from ._pool_config import check_pool
 from ._redis_url import check_redis_url
 
 __all__ = ["Secrets", "check_config", "load_config", "parse_listen"]
@@ -145,6 +146,9 @@ class _Checker:
             if target.max_concurrent is not None and target.max_concurrent < 1:
                 self.error((*path, "max_concurrent"), "must be at least 1")
             raw = self.config.descriptors[target.name]
+            if target.kind == "pool" or target.deployments is not None:
+                self.pool(path, target, raw, installed)
+                continue
             driver = _driver_name(raw)
             if driver not in installed:
                 listing = ", ".join(sorted(installed)) or "none"
@@ -165,6 +169,22 @@ class _Checker:
                 slots = getattr(checked[1], "n_parallel", 0)
                 self.secrets.decode_slots[target.name] = slots if isinstance(slots, int) else 0
         return names
+
+    def pool(self, path: Path, target: Any, raw: dict[str, Any], installed: set[str]) -> None:
+        from sipp import load_driver
+
+        if target.kind != "pool":
+            self.error((*path, "kind"), 'a target with deployments has kind = "pool"')
+            return
+        if "pool" not in installed:
+            self.error((*path, "kind"), "the pool driver is not installed (pip install sipp-pool)")
+            return
+        checked = check_pool(
+            self, path, raw, target.deployments, installed=installed, load=load_driver
+        )
+        if checked is not None:
+            self.secrets.descriptors[target.name] = checked[0]
+            self.secrets.decode_slots[target.name] = 0
 
     def descriptor(
         self, path: Path, raw: dict[str, Any], type_: type[Any]

@@ -98,6 +98,9 @@ class TargetConfig(_Table, frozen=True, kw_only=True):
     name: str
     kind: str
     max_concurrent: int | None = None
+    #: A pool's deployments (``kind = "pool"``): each a table with ``name``,
+    #: ``kind``, ``weight`` and that kind's descriptor fields (see ``_pool_config``).
+    deployments: list[dict[str, Any]] | None = None
 
 
 class TokenConfig(_Table, frozen=True, kw_only=True):

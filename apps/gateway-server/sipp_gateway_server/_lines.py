@@ -9,7 +9,8 @@ line of every ``key =``. Keys inside an inline table (``rate_limit = {...}``)
 point at the line of the key that holds the table. Multi-line strings and
 arrays are skipped so their contents are never taken for keys.
 
-Paths are tuples: ``("server", "listen")``, ``("targets", 0, "kind")``; the
+Paths are tuples: ``("server", "listen")``, ``("targets", 0, "kind")``,
+``("targets", 0, "deployments", 1, "weight")`` (``[[targets.deployments]]``); the
 header line of a table is the path without its last key (``("targets", 0)``).
 """
 
@@ -49,6 +50,7 @@ def locate(text: str) -> dict[Path, int]:
     """Line numbers (1-based) of every table header and key in ``text``."""
     lines: dict[Path, int] = {}
     counts: dict[str, int] = {}
+    nested: dict[Path, int] = {}
     table: Path = ()
     closing: str | None = None
     depth = 0
@@ -63,8 +65,15 @@ def locate(text: str) -> dict[Path, int]:
             continue
         header = _HEADER.match(line)
         if header:
-            name = _name(header.group(2).split(".")[0])
-            if header.group(1) == "[[":
+            parts = [_name(part) for part in header.group(2).split(".")]
+            name = parts[0]
+            if header.group(1) == "[[" and len(parts) == 2 and name in counts:
+                # ``[[targets.deployments]]``: an array inside the current array entry.
+                parent: Path = (name, counts[name], parts[1])
+                index = nested.get(parent, -1) + 1
+                nested[parent] = index
+                table = (*parent, index)
+            elif header.group(1) == "[[":
                 index = counts.get(name, -1) + 1
                 counts[name] = index
                 table = (name, index)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -43,6 +44,7 @@ def management_app(
     targets: Targets,
     metrics: Metrics,
     recent: RecentRequests,
+    deployments: Callable[[], dict[str, list[dict[str, Any]]]] | None = None,
 ) -> ASGIApp:
     """The management ASGI app over the parts it reports on (it changes none of them)."""
 
@@ -62,6 +64,7 @@ def management_app(
                 for name, target in targets.configs.items()
             ],
             "recent": list(recent.items),
+            "deployments": deployments() if deployments is not None else {},
         }
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -113,6 +116,19 @@ def _status_page(status: dict[str, Any]) -> str:
         + "</tr>"
         for r in reversed(status["recent"])
     )
+    deployments = "".join(
+        f"<tr><td>{e(target)}</td><td>{e(d['deployment'])}</td><td>{d['requests']}</td>"
+        f"<td>{d['failures']}</td><td>{d['fallbacks']}</td><td>{d['cooldowns']}</td>"
+        f"<td>{d['in_flight']}</td><td>{'cooling' if d['cooling'] else 'ok'}</td></tr>"
+        for target, rows in status["deployments"].items()
+        for d in rows
+    )
+    if deployments:
+        deployments = (
+            "<h2>Deployments</h2><table><tr><th>target</th><th>deployment</th><th>requests</th>"
+            "<th>failures</th><th>fallbacks</th><th>cooldowns</th><th>in flight</th>"
+            f"<th>state</th></tr>{deployments}</table>"
+        )
     state = "ready" if status["ready"] else "not ready"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Sipp gateway</title>
@@ -125,6 +141,7 @@ Shared state: <b>{e(status["state"])}</b>.
 In flight: <b>{status["in_flight"]}</b>.</p>
 <h2>Targets</h2><table><tr><th>name</th><th>kind</th><th>in flight</th><th>limit</th></tr>
 {rows}</table>
+{deployments}
 <h2>Recent requests</h2><table><tr><th>time</th><th>request id</th><th>caller</th>
 <th>target</th><th>route</th><th>status</th><th>latency ms</th></tr>{recent}</table>
 </body></html>"""

@@ -22,6 +22,7 @@ caller's (:mod:`._limits`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Final, TypeVar
@@ -100,6 +101,21 @@ end
 return 0
 """
 
+# Pool cooldowns (``sipp_pool.CooldownStore``): one key per target and deployment,
+# its TTL the time left. Remaining time, never a clock time, so clocks never matter.
+_COOL_READ: Final = """
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = redis.call('PTTL', key) end
+return out
+"""
+
+_COOL_START: Final = """
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+end
+return 0
+"""
+
 
 class RedisState:
     """Counters in Redis, exact across every gateway replica that shares the server."""
@@ -139,6 +155,8 @@ class RedisState:
                     ("acquire", _ACQUIRE),
                     ("release", _RELEASE),
                     ("renew", _RENEW),
+                    ("cool_read", _COOL_READ),
+                    ("cool_start", _COOL_START),
                 )
             }
             try:
@@ -217,3 +235,13 @@ class RedisState:
 
     def in_flight(self, key: str) -> int:
         return self._local.get(key, 0)
+
+    async def cooldowns(self, keys: Sequence[str]) -> list[float]:
+        """Seconds left on each cooldown key (0 when there is none)."""
+        found = await self._script("cool_read", [f"{self._prefix}cooldown:{k}" for k in keys], [])
+        return [max(0.0, int(ms) / 1000) for ms in found]
+
+    async def cool(self, key: str, seconds: float) -> None:
+        """Start (or lengthen) the cooldown ``key`` for ``seconds``."""
+        ms = max(1, math.ceil(seconds * 1000))
+        await self._script("cool_start", [f"{self._prefix}cooldown:{key}"], [ms])

@@ -17,6 +17,7 @@ from typing import Any
 from sipp import EmbedRun, Run, SippClient
 
 from ._config import TargetConfig
+from ._pools import Deployments
 
 __all__ = ["Targets"]
 
@@ -29,8 +30,11 @@ class Targets:
         targets: Sequence[TargetConfig],
         descriptors: Mapping[str, Mapping[str, Any]],
         decode_slots: Mapping[str, int],
+        deployments: Deployments | None = None,
     ) -> None:
         self.configs: dict[str, TargetConfig] = {t.name: t for t in targets}
+        #: The pool targets' pools (per-deployment metrics and console data).
+        self.deployments = deployments or Deployments()
         self._descriptors = descriptors
         self._decode_slots = decode_slots
         self._client: SippClient | None = None
@@ -54,14 +58,16 @@ class Targets:
     @asynccontextmanager
     async def serve(self, client: SippClient) -> AsyncIterator[None]:
         """Add every target to ``client`` (models load here) and run on it until exit."""
-        for name in self.configs:
-            await client.add(name, self._descriptors[name])
+        for name, config in self.configs.items():
+            extensions = self.deployments.extensions(name) if config.kind == "pool" else None
+            await client.add(name, self._descriptors[name], extensions=extensions)
         self._client = client
         self._created = int(time.time())
         try:
             yield
         finally:
             self._client = None
+            self.deployments.forget()
 
     @property
     def client(self) -> SippClient:

@@ -11,6 +11,7 @@ would repeat text the caller has already seen.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, Literal
@@ -43,9 +44,15 @@ from sipp.driver import (
 
 from ._descriptor import PoolDescriptor
 from ._health import MemberHealth, MemberStats
+from ._hooks import EXTENSION, CooldownStore, PoolHooks
 from ._strategy import Picker
 
 __all__ = ["PoolDriver", "PoolFactory"]
+
+logger = logging.getLogger("sipp_pool")
+
+#: Longest a shared-cooldown write may hold up the request that started it.
+_SHARE_LIMIT = 2.0
 
 Operation = Literal["query", "chat", "embed"]
 
@@ -105,8 +112,18 @@ class PoolDriver:
 
     options_type: ClassVar[None] = None
 
-    def __init__(self, descriptor: PoolDescriptor, members: list[tuple[str, Driver]]) -> None:
+    def __init__(
+        self,
+        descriptor: PoolDescriptor,
+        members: list[tuple[str, Driver]],
+        *,
+        name: str = "pool",
+        cooldowns: CooldownStore | None = None,
+    ) -> None:
         self.descriptor = descriptor
+        #: The endpoint's name: the key of this pool's cooldowns in a shared store.
+        self.name = name
+        self._cooldowns = cooldowns
         self._names = [name for name, _ in members]
         self._drivers = [driver for _, driver in members]
         self._health = [MemberHealth(name) for name in self._names]
@@ -146,6 +163,8 @@ class PoolDriver:
 
     async def _dispatch(self, operation: Operation, request: Any, call: Call) -> Any:
         needs = _needs(operation, request)
+        if self._cooldowns is not None:
+            await self._read_shared_cooldowns(self._cooldowns)
         order = [
             i
             for i in self._picker.order(self._health, anyio.current_time())
@@ -162,6 +181,9 @@ class PoolDriver:
                 last_error = failover.error
                 if position + 1 < len(order):
                     self._health[index].fallbacks += 1
+            finally:
+                if self._cooldowns is not None and self._health[index].unshared:
+                    await self._share_cooldown(self._cooldowns, self._health[index])
         assert last_error is not None
         raise last_error
 
@@ -197,6 +219,31 @@ class PoolDriver:
         first = member_call.first_at
         health.succeeded(None if first is None else first - started)
         return result
+
+    async def _read_shared_cooldowns(self, store: CooldownStore) -> None:
+        """Take in the cooldowns other processes started (fail open: our own view stays)."""
+        try:
+            remaining = await store.remaining(self.name, self._names)
+        except Exception as exc:  # a store that cannot answer must not fail the request
+            logger.warning("pool %r: cooldown store unavailable: %r", self.name, exc)
+            return
+        now = anyio.current_time()
+        # strict=False: a store that answers short leaves the rest to our own view.
+        for health, seconds in zip(self._health, remaining, strict=False):
+            if seconds > 0:
+                health.cooling_until = max(health.cooling_until, now + seconds)
+
+    async def _share_cooldown(self, store: CooldownStore, health: MemberHealth) -> None:
+        """Publish a cooldown this process started, even while the request unwinds."""
+        seconds = health.cooling_until - anyio.current_time()
+        health.unshared = False
+        if seconds <= 0:
+            return
+        with anyio.move_on_after(_SHARE_LIMIT, shield=True):
+            try:
+                await store.start(self.name, health.name, seconds)
+            except Exception as exc:  # best effort: the other processes learn it themselves
+                logger.warning("pool %r: cooldown store unavailable: %r", self.name, exc)
 
     def _failed(self, health: MemberHealth, retry_after: float | None) -> None:
         health.failed(
@@ -250,6 +297,11 @@ class PoolFactory:
 
     async def open(self, descriptor: Descriptor, context: OpenContext) -> PoolDriver:
         assert isinstance(descriptor, PoolDescriptor)
+        hooks = context.extensions.get(EXTENSION)
+        if hooks is not None and not isinstance(hooks, PoolHooks):
+            raise ConfigurationError(
+                f"pool {context.name!r}: extensions[{EXTENSION!r}] must be a sipp_pool.PoolHooks"
+            )
         opened: list[tuple[str, Driver]] = []
         try:
             for member in descriptor.members:
@@ -261,7 +313,15 @@ class PoolFactory:
                 for _, driver in opened:
                     await driver.aclose()
             raise
-        return PoolDriver(descriptor, opened)
+        pool = PoolDriver(
+            descriptor,
+            opened,
+            name=context.name,
+            cooldowns=hooks.cooldowns if hooks is not None else None,
+        )
+        if hooks is not None and hooks.opened is not None:
+            hooks.opened(pool)
+        return pool
 
 
 async def _open_member(name: str, data: dict[str, Any], context: OpenContext) -> Driver:
@@ -277,5 +337,9 @@ async def _open_member(name: str, data: dict[str, Any], context: OpenContext) ->
         typed = msgspec.convert(data, factory.descriptor_type, strict=True)
     except msgspec.ValidationError as exc:
         raise ConfigurationError(f"{where}: {exc}") from exc
-    member_context = OpenContext(name=f"{context.name}/{name}", show_progress=context.show_progress)
+    member_context = OpenContext(
+        name=f"{context.name}/{name}",
+        show_progress=context.show_progress,
+        extensions=context.extensions,
+    )
     return await factory.open(typed, member_context)

@@ -41,6 +41,7 @@ class MemberHealth:
         "name",
         "requests",
         "ttft_average",
+        "unshared",
     )
 
     def __init__(self, name: str) -> None:
@@ -54,6 +55,8 @@ class MemberHealth:
         self.consecutive_failures = 0
         self.cooling_until = 0.0
         self.ttft_average: float | None = None
+        #: A cooldown started here that a shared store has not been told of yet.
+        self.unshared = False
 
     def available(self, now: float) -> bool:
         return now >= self.cooling_until
@@ -86,6 +89,7 @@ class MemberHealth:
         if until > max(self.cooling_until, now):
             self.cooldowns += 1
             self.cooling_until = until
+            self.unshared = True
 
     def snapshot(self, now: float) -> MemberStats:
         return MemberStats(
