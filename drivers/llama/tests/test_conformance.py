@@ -28,3 +28,27 @@ class TestLocalConformance(DriverConformance):
     @pytest.fixture
     def request_options(self) -> dict[str, Any]:
         return {"max_tokens": 24, "temperature": 0}
+
+    @pytest.fixture
+    def rich_descriptor(self, descriptor: dict[str, Any]) -> dict[str, Any]:
+        # Tool schemas and tool turns make longer prompts than the text checks.
+        return {**descriptor, "n_ctx": 2048}
+
+    @pytest.fixture
+    def reasoning_request(self) -> dict[str, Any]:
+        # The test model does not think on its own: a grammar makes it open with a
+        # <think> block, which the driver must stream as reasoning.
+        return {
+            "messages": [{"role": "user", "content": "What is 17 * 3? Think first."}],
+            "reasoning": {"effort": "low"},
+            "local": {"grammar": THINK_GRAMMAR},
+            "max_tokens": 64,
+            "temperature": 0,
+        }
+
+
+THINK_GRAMMAR = r"""
+root ::= "<think>" thought "</think>" "\n" answer
+thought ::= [a-zA-Z0-9 ,.*]{1,40}
+answer ::= [a-zA-Z0-9 ,.*]{1,20}
+"""

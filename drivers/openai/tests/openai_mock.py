@@ -33,7 +33,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
-from openai_replays import REPLAYS, whole_message
+from openai_replays import REPLAYS, auto_replay, whole_message
 
 from sipp.testing import ThreadedServer
 
@@ -144,6 +144,9 @@ def make_app(state: MockState) -> Any:
             return
         if "reply" in script:
             await _replay(send, body, REPLAYS[script["reply"]], reply_headers)
+            return
+        if "auto" in script and not path.endswith("/embeddings"):
+            await _replay(send, body, auto_replay(body), reply_headers)
             return
         if not body.get("stream") and script.get("end") == "malformed":
             await send({"type": "http.response.start", "status": 200, "headers": reply_headers})

@@ -16,10 +16,14 @@ them into one ``message`` for a non-streamed request, as the server would.
 * ``stop_with_tools``: a server that calls a tool but says ``stop``;
 * ``no_index``: tool-call pieces without ``index`` (whole calls in one chunk);
 * ``json``: a JSON answer split across chunks (structured output).
+
+``model=auto`` answers as the request asks (:func:`auto_replay`), which is what
+the conformance kit's capability checks need.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 Replay = tuple[list[dict[str, Any]], str, dict[str, Any]]
@@ -152,3 +156,44 @@ def whole_message(deltas: list[dict[str, Any]]) -> dict[str, Any]:
     if calls:
         message["tool_calls"] = [calls[index] for index in sorted(calls)]
     return message
+
+
+def _sample(schema: dict[str, Any]) -> Any:
+    """A value that validates against a small JSON schema (what the auto replies need)."""
+    kind = schema.get("type")
+    if kind == "object":
+        properties = schema.get("properties", {})
+        return {name: _sample(properties[name]) for name in schema.get("required", properties)}
+    if kind == "array":
+        return [_sample(schema.get("items", {}))]
+    return {"integer": 4, "number": 4.0, "boolean": True}.get(str(kind), "Oslo")
+
+
+def auto_replay(body: dict[str, Any]) -> Replay:
+    """The answer a request asks for (``model=auto``): a tool call, reasoning, or JSON.
+
+    Tools offered and no tool result in the conversation yet: call the chosen
+    (or first) tool with arguments that fit its schema. Otherwise reason first
+    when ``reasoning_effort`` is set, then answer JSON for a ``json_schema``
+    response format, or plain text.
+    """
+    messages = body.get("messages", [])
+    tools = [tool["function"] for tool in body.get("tools") or []]
+    choice = body.get("tool_choice")
+    answered = any(message.get("role") == "tool" for message in messages)
+    if tools and not answered and choice != "none":
+        if isinstance(choice, dict):
+            tools = [t for t in tools if t["name"] == choice["function"]["name"]] or tools
+        arguments = json.dumps(_sample(tools[0].get("parameters", {"type": "object"})))
+        first = _piece(0, arguments[:5], id="call_auto", name=tools[0]["name"])
+        return [first, _piece(0, arguments[5:])], "tool_calls", _USAGE
+    deltas: list[dict[str, Any]] = []
+    if body.get("reasoning_effort"):
+        deltas += [{"reasoning_content": "Thinking "}, {"reasoning_content": "it over."}]
+    response_format = body.get("response_format") or {}
+    if response_format.get("type") == "json_schema":
+        answer = json.dumps(_sample(response_format["json_schema"]["schema"]))
+    else:
+        answer = "Done."
+    deltas += [{"content": answer[:3]}, {"content": answer[3:]}]
+    return deltas, "stop", _USAGE

@@ -20,3 +20,14 @@ class TestOpenAICompatibleConforms(DriverConformance):
             "base_url": mock_server.base_url,
             "api_key": "sk-conformance",
         }
+
+    @pytest.fixture
+    def rich_descriptor(self, mock_server: ServerThread) -> dict[str, Any]:
+        # ``auto``: the mock answers with a tool call, reasoning or JSON as asked.
+        return {
+            "kind": "provider",
+            "provider": "openai_compatible",
+            "model": "auto",
+            "base_url": mock_server.base_url,
+            "api_key": "sk-conformance",
+        }
