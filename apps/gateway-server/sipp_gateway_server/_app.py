@@ -93,8 +93,15 @@ class GatewayServer:
             limits=self.limits,
             targets=self.targets,
             activity=self.activity,
-            observer=Observer(self.metrics, recent, access_log=config.server.access_log),
+            observer=Observer(
+                self.metrics,
+                recent,
+                access_log=config.server.access_log,
+                targets=self.targets.configs,
+                callers=[token.caller for token in config.tokens],
+            ),
             max_request_bytes=config.server.max_request_bytes,
+            body_timeout=config.server.body_timeout,
         )
         self.cors = Cors(config.server.allowed_origins)
         routes = config.routes

@@ -36,5 +36,8 @@ def refusal_response(refused: Refused, request_id: str) -> GatewayJSONResponse:
     if refused.retry_after is not None:
         # Whole seconds, rounded up: a client that waits exactly that long is allowed.
         headers["retry-after"] = str(max(1, int(-(-refused.retry_after // 1))))
+    if refused.status == 408:
+        # The rest of a slow body may still be coming: close, never wait for it.
+        headers["connection"] = "close"
     body = {"error": {"code": refused.code, "message": refused.message}}
     return GatewayJSONResponse(body, status=refused.status, headers=headers)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,16 +101,20 @@ def start_gateway(
     env: dict[str, str] | None = None,
     directory: Path | None = None,
     wait: str = "/readyz",
+    listen_host: str = "127.0.0.1",
+    preexec_fn: Callable[[], None] | None = None,
 ) -> Gateway:
     """Write a configuration (``body`` + a ``[server]`` table) and serve it.
 
-    Returns once ``wait`` on the management listener answers 200.
+    Returns once ``wait`` on the management listener answers 200. The public
+    listener binds ``listen_host`` (``::`` for a dual-stack one); ``preexec_fn``
+    runs in the child before it starts (to lower its file-descriptor limit).
     """
     directory = directory or Path(tempfile.mkdtemp(prefix="sipp-gw-"))
     port, management = free_port(), free_port()
     server = (
         "[server]\n"
-        f'listen = "127.0.0.1:{port}"\n'
+        f'listen = "{listen_host}:{port}"\n'
         f'management_listen = "127.0.0.1:{management}"\n'
         f'server = "{server_for(backend)}"\n'
     )
@@ -125,6 +130,7 @@ def start_gateway(
             stdout=log,
             stderr=subprocess.STDOUT,
             env=full_env,
+            preexec_fn=preexec_fn,
         )
     gateway = Gateway(
         process,
