@@ -117,6 +117,7 @@ class RequestPath:
         request_id = request_id_from_scope(scope)
         record = RequestRecord(request_id, operation, time.perf_counter())
         lease: Lease | None = None
+        body_read = False
         self._activity.started()
         sent = Sent(send, record)
         try:
@@ -124,6 +125,7 @@ class RequestPath:
             try:
                 principal = await self._caller(scope, record)
                 body = await self._body(receive)
+                body_read = True
                 decoded = _DECODERS[operation](body)
                 record.target = target = decoded.target
                 record.stream = bool(getattr(decoded, "stream", False))
@@ -139,7 +141,7 @@ class RequestPath:
                 record.code = refused.code
                 if refused.reason != "resolution":
                     self._observer.rejected(refused.reason)
-                response = refusal_response(refused, request_id)
+                response = refusal_response(refused, request_id, body_unread=not body_read)
             except Exception as error:
                 response = _error(error, record, request_id)
             if isinstance(response, GatewayStreamResponse):

@@ -31,13 +31,16 @@ def state_unavailable() -> Refused:
     return Refused("unavailable", "gateway state unavailable", 503, "state", 1.0)
 
 
-def refusal_response(refused: Refused, request_id: str) -> GatewayJSONResponse:
+def refusal_response(
+    refused: Refused, request_id: str, *, body_unread: bool = False
+) -> GatewayJSONResponse:
     headers = {"x-request-id": request_id}
+    if body_unread:
+        # The request body was never read: the connection cannot safely carry the
+        # next request (the server may close it while a client reuses it), so say so.
+        headers["connection"] = "close"
     if refused.retry_after is not None:
         # Whole seconds, rounded up: a client that waits exactly that long is allowed.
         headers["retry-after"] = str(max(1, int(-(-refused.retry_after // 1))))
-    if refused.status == 408:
-        # The rest of a slow body may still be coming: close, never wait for it.
-        headers["connection"] = "close"
     body = {"error": {"code": refused.code, "message": refused.message}}
     return GatewayJSONResponse(body, status=refused.status, headers=headers)
