@@ -103,6 +103,7 @@ def start_gateway(
     wait: str = "/readyz",
     listen_host: str = "127.0.0.1",
     preexec_fn: Callable[[], None] | None = None,
+    start_limit: float = 30.0,
 ) -> Gateway:
     """Write a configuration (``body`` + a ``[server]`` table) and serve it.
 
@@ -141,7 +142,7 @@ def start_gateway(
         full_env,
     )
     try:
-        wait_for(f"{gateway.management}{wait}", process=process)
+        wait_for(f"{gateway.management}{wait}", process=process, limit=start_limit)
     except Exception:
         gateway.stop(signal.SIGKILL)
         raise RuntimeError(f"gateway did not start:\n{gateway.logs()}") from None

@@ -6,6 +6,7 @@ Used by ``test_load.py`` (a short run in the default suite) and by
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ class LoadResult:
     tokens: int = 0
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: ``time.monotonic()`` at the end of each complete stream.
+    finished: list[float] = field(default_factory=list)
 
 
 def rss_bytes(pid: int) -> int:
@@ -55,12 +58,22 @@ async def run_load(url: str, *, clients: int, seconds: float, tokens: int = 32) 
     expected = "".join(f"t{i} " for i in range(tokens))
     body = {"model": "mock", "prompt": "go", "stream": True, "max_tokens": tokens}
     headers = {"authorization": f"Bearer {TOKEN}"}
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    # Pools of at most 50 connections: one pool of 1,000 makes httpcore's pool
+    # scan the load generator's bottleneck (the same cost the gateway avoids).
+    pools = -(-clients // 50)
+    each = -(-clients // pools)
+    limits = httpx.Limits(max_connections=each, max_keepalive_connections=each)
     deadline = time.monotonic() + seconds
     started = time.monotonic()
-    async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as http:
+    async with contextlib.AsyncExitStack() as stack:
+        https = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(base_url=url, timeout=60, limits=limits)
+            )
+            for _ in range(pools)
+        ]
 
-        async def client() -> None:
+        async def client(http: httpx.AsyncClient) -> None:
             while time.monotonic() < deadline:
                 text, sequence, buffer, ended = [], 0, "", None
                 async with http.stream("POST", "/v1/query", json=body, headers=headers) as response:
@@ -87,9 +100,10 @@ async def run_load(url: str, *, clients: int, seconds: float, tokens: int = 32) 
                 else:
                     result.streams += 1
                     result.tokens += tokens
+                    result.finished.append(time.monotonic())
 
         async with anyio.create_task_group() as group:
-            for _ in range(clients):
-                group.start_soon(client)
+            for index in range(clients):
+                group.start_soon(client, https[index % pools])
     result.seconds = time.monotonic() - started
     return result
