@@ -44,7 +44,9 @@ async def serve_hypercorn(
             await trio.aclose_forcefully(stream)
             return
         try:
-            await TCPServer(wrapped, config, context, ConnectionState({}), stream)
+            # hypercorn annotates the stream as SSL only; it serves plain TCP the same way.
+            plain: Any = stream
+            await TCPServer(wrapped, config, context, ConnectionState({}), plain)
         finally:
             guard.release()
 

@@ -74,33 +74,43 @@ async def run_load(url: str, *, clients: int, seconds: float, tokens: int = 32) 
         ]
 
         async def client(http: httpx.AsyncClient) -> None:
+            last = time.monotonic()
             while time.monotonic() < deadline:
-                text, sequence, buffer, ended = [], 0, "", None
-                async with http.stream("POST", "/v1/query", json=body, headers=headers) as response:
-                    if response.status_code != 200:
-                        result.failures.append(f"status {response.status_code}")
-                        continue
-                    async for chunk in response.aiter_text():
-                        buffer += chunk
-                        *frames, buffer = buffer.split("\n\n")
-                        for frame in frames:
-                            event, _, data = frame.partition("\ndata: ")
-                            event = event.removeprefix("event: ")
-                            payload = json.loads(data)
-                            if event == "token":
-                                if payload["sequence"] < sequence:
-                                    result.failures.append("out of order")
-                                sequence = payload["sequence"] + 1
-                                text.append(payload["text"])
-                            elif event in ("done", "error"):
-                                ended = event
-                joined = "".join(text)
-                if ended != "done" or joined != expected:
-                    result.failures.append(f"ended={ended} text={joined[:60]!r}")
-                else:
-                    result.streams += 1
-                    result.tokens += tokens
-                    result.finished.append(time.monotonic())
+                try:
+                    await stream(http)
+                except httpx.TransportError as error:
+                    # A stream that never started: counted, never a crash of the run.
+                    idle = time.monotonic() - last
+                    result.failures.append(f"{type(error).__name__} ({idle:.1f}s after the last)")
+                last = time.monotonic()
+
+        async def stream(http: httpx.AsyncClient) -> None:
+            text, sequence, buffer, ended = [], 0, "", None
+            async with http.stream("POST", "/v1/query", json=body, headers=headers) as response:
+                if response.status_code != 200:
+                    result.failures.append(f"status {response.status_code}")
+                    return
+                async for chunk in response.aiter_text():
+                    buffer += chunk
+                    *frames, buffer = buffer.split("\n\n")
+                    for frame in frames:
+                        event, _, data = frame.partition("\ndata: ")
+                        event = event.removeprefix("event: ")
+                        payload = json.loads(data)
+                        if event == "token":
+                            if payload["sequence"] < sequence:
+                                result.failures.append("out of order")
+                            sequence = payload["sequence"] + 1
+                            text.append(payload["text"])
+                        elif event in ("done", "error"):
+                            ended = event
+            joined = "".join(text)
+            if ended != "done" or joined != expected:
+                result.failures.append(f"ended={ended} text={joined[:60]!r}")
+            else:
+                result.streams += 1
+                result.tokens += tokens
+                result.finished.append(time.monotonic())
 
         async with anyio.create_task_group() as group:
             for index in range(clients):
