@@ -52,9 +52,21 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
-async def run_load(url: str, *, clients: int, seconds: float, tokens: int = 32) -> LoadResult:
-    """``clients`` loops of streamed queries for ``seconds``; checks order and completeness."""
-    result = LoadResult()
+async def run_load(
+    url: str,
+    *,
+    clients: int,
+    seconds: float,
+    tokens: int = 32,
+    result: LoadResult | None = None,
+    stop: anyio.Event | None = None,
+) -> LoadResult:
+    """``clients`` loops of streamed queries for ``seconds``; checks order and completeness.
+
+    With ``stop``, the loops run until it is set instead (``seconds`` is then a
+    safety limit); ``result`` lets the caller watch progress while it runs.
+    """
+    result = result if result is not None else LoadResult()
     expected = "".join(f"t{i} " for i in range(tokens))
     body = {"model": "mock", "prompt": "go", "stream": True, "max_tokens": tokens}
     headers = {"authorization": f"Bearer {TOKEN}"}
@@ -75,7 +87,7 @@ async def run_load(url: str, *, clients: int, seconds: float, tokens: int = 32) 
 
         async def client(http: httpx.AsyncClient) -> None:
             last = time.monotonic()
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and not (stop is not None and stop.is_set()):
                 try:
                     await stream(http)
                 except httpx.TransportError as error:
