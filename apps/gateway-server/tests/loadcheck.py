@@ -60,6 +60,7 @@ async def run_load(
     tokens: int = 32,
     result: LoadResult | None = None,
     stop: anyio.Event | None = None,
+    read_timeout: float = 60.0,
 ) -> LoadResult:
     """``clients`` loops of streamed queries for ``seconds``; checks order and completeness.
 
@@ -80,7 +81,7 @@ async def run_load(
     async with contextlib.AsyncExitStack() as stack:
         https = [
             await stack.enter_async_context(
-                httpx.AsyncClient(base_url=url, timeout=60, limits=limits)
+                httpx.AsyncClient(base_url=url, timeout=read_timeout, limits=limits)
             )
             for _ in range(pools)
         ]
