@@ -81,6 +81,7 @@ class _Parts(TypedDict):
     activity: Activity
     observer: Observer
     max_request_bytes: int
+    body_timeout: float
     tokens: TokenLimits
 
 
@@ -130,8 +131,14 @@ class GatewayServer:
             "limits": self.limits,
             "targets": self.targets,
             "activity": self.activity,
-            "observer": self.admin.observer(self.metrics, access_log=config.server.access_log),
+            "observer": self.admin.observer(
+                self.metrics,
+                access_log=config.server.access_log,
+                targets=self.targets.configs,
+                callers=[token.caller for token in config.tokens],
+            ),
             "max_request_bytes": config.server.max_request_bytes,
+            "body_timeout": config.server.body_timeout,
             "tokens": TokenLimits(self.limits),
         }
         self.path = RequestPath(**parts)

@@ -10,7 +10,9 @@ pays for the signature check once.
 
 The client IP is the peer address, or a forwarding header *only* when the
 peer is one of ``trusted_proxies`` (otherwise anyone could pick their own
-rate-limit bucket or dodge the blocklist).
+rate-limit bucket or dodge the blocklist). The ASGI server's own
+forwarded-header handling is off (see ``_serve.py``): this is the only
+place that reads those headers.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Final
 from ._config import GatewayConfig, RateLimit, TokenLimit
 from ._jwt import TokenRejected, TokenVerifier
 
-__all__ = ["AuthError", "Authenticator", "ClientAddress", "Principal"]
+__all__ = ["AuthError", "Authenticator", "ClientAddress", "Principal", "canonical"]
 
 _CACHE_LIMIT: Final = 4096
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -127,16 +129,22 @@ class ClientAddress:
         self._blocked: list[Network] = [ipaddress.ip_network(n, strict=False) for n in blocklist]
 
     def resolve(self, peer: str, headers: Sequence[tuple[bytes, bytes]]) -> str:
+        peer = canonical(peer)
         if self._header is None or not self._trusted or not _within(peer, self._trusted):
             return peer
-        value = next((v for k, v in headers if k.lower() == self._header), None)
-        if value is None:
+        # Every line of the header, in order: HTTP says repeated lines mean one
+        # comma-joined value, and reading only the first let a line the client
+        # wrote itself stand in front of the one our proxy appended.
+        lines = [v.decode("latin-1") for k, v in headers if k.lower() == self._header]
+        if not lines:
             return peer
         if self._header == b"x-real-ip":
-            candidate = value.decode("latin-1").strip()
-            return candidate if _parse(candidate) is not None else peer
+            if len(lines) != 1:
+                return peer  # a proxy sets exactly one; two means one is forged
+            candidate = lines[0].strip()
+            return canonical(candidate) if _parse(candidate) is not None else peer
         # X-Forwarded-For: walk from the right, skipping our own trusted proxies.
-        hops = [h.strip() for h in value.decode("latin-1").split(",")]
+        hops = [canonical(h.strip()) for h in ",".join(lines).split(",")]
         for hop in reversed(hops):
             if _parse(hop) is None:
                 return peer
@@ -150,6 +158,24 @@ class ClientAddress:
 
     def blocked(self, address: str) -> bool:
         return bool(self._blocked) and _within(address, self._blocked)
+
+
+def canonical(address: str) -> str:
+    """``address`` as rate-limit keys and the blocklist see it.
+
+    An IPv4 client of a dual-stack (``[::]``) listener shows up as
+    ``::ffff:a.b.c.d``; it is the IPv4 address ``a.b.c.d`` for every rule, or
+    it would escape an IPv4 blocklist entry and get a rate-limit bucket of its
+    own. Anything that is not an address is returned as it is (and matches
+    no network).
+    """
+    parsed = _parse(address)
+    if isinstance(parsed, ipaddress.IPv6Address):
+        mapped = parsed.ipv4_mapped
+        if mapped is not None:
+            return str(mapped)
+        return str(parsed)
+    return address
 
 
 def _parse(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -116,6 +116,18 @@ class _Checker:
             self.error(("server", "max_concurrent_requests"), "must be at least 1")
         if server.drain_timeout < 0:
             self.error(("server", "drain_timeout"), "must not be negative")
+        for key in ("header_timeout", "body_timeout", "keepalive_timeout"):
+            value = getattr(server, key)
+            if not 0 < value <= 3600:
+                self.error(("server", key), "must be more than 0 and at most 3600 seconds")
+        if server.max_connections < 1:
+            self.error(("server", "max_connections"), "must be at least 1")
+        elif server.max_connections > _descriptor_room():
+            self.warn(
+                ("server", "max_connections"),
+                f"{server.max_connections} is more than this process's open-file limit "
+                f"leaves for connections ({_descriptor_room()}); raise the limit (ulimit -n)",
+            )
         for origin in server.allowed_origins:
             if origin != "*" and not _ORIGIN.match(origin):
                 self.error(("server", "allowed_origins"), f"{origin!r} is not an origin")
@@ -145,6 +157,10 @@ class _Checker:
             names.add(target.name)
             if target.max_concurrent is not None and target.max_concurrent < 1:
                 self.error((*path, "max_concurrent"), "must be at least 1")
+            if target.max_tokens is not None and target.max_tokens < 1:
+                self.error((*path, "max_tokens"), "must be at least 1")
+            if target.max_seconds is not None and not 0 < target.max_seconds <= 86400:
+                self.error((*path, "max_seconds"), "must be more than 0 and at most 86400")
             raw = self.config.descriptors[target.name]
             if target.kind == "pool" or target.deployments is not None:
                 self.pool(path, target, raw, installed)
@@ -342,6 +358,21 @@ class _Checker:
                 ("admin", "password_env"), "the admin password must be at least 12 characters"
             )
         object.__setattr__(self.secrets, "admin_password", password)
+
+
+def _descriptor_room() -> int:
+    """File descriptors left for public connections under the hard limit.
+
+    ``serve`` raises the soft limit towards the hard one for
+    ``max_connections`` (``_serve.py``); only the hard limit is a bound.
+    """
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Unix
+        return 1 << 30
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # Keep room for the management listener, upstream connections, Redis, logs.
+    return (1 << 30) if hard == resource.RLIM_INFINITY else max(0, hard - 256)
 
 
 def _driver_name(raw: Mapping[str, Any]) -> str:

@@ -79,6 +79,14 @@ class ServerConfig(_Table, frozen=True, kw_only=True):
     server: Literal["uvicorn", "hypercorn"] = "uvicorn"
     #: One JSON line per request on stderr (logger ``sipp.gateway.access``).
     access_log: bool = True
+    #: Seconds a connection has to send a request's complete headers.
+    header_timeout: float = 10.0
+    #: Seconds a request has to send its whole body (after its headers).
+    body_timeout: float = 30.0
+    #: Seconds an idle keep-alive connection is kept open between requests.
+    keepalive_timeout: float = 5.0
+    #: Open public connections at most; past it new ones are closed at once.
+    max_connections: int = 1000
 
 
 class RoutesConfig(_Table, frozen=True, kw_only=True):
@@ -101,6 +109,11 @@ class TargetConfig(_Table, frozen=True, kw_only=True):
     #: A pool's deployments (``kind = "pool"``): each a table with ``name``,
     #: ``kind``, ``weight`` and that kind's descriptor fields (see ``_pool_config``).
     deployments: list[dict[str, Any]] | None = None
+    #: Most tokens one answer may have: a request's ``max_tokens`` is capped
+    #: at it, and a stream that goes past it (an upstream ignoring it) is cut.
+    max_tokens: int | None = None
+    #: Longest a run may take, retries included (the run's ``total`` timeout).
+    max_seconds: float | None = 600.0
 
 
 class TokenConfig(_Table, frozen=True, kw_only=True):

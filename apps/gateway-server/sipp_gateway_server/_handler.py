@@ -1,8 +1,11 @@
 """The public listener's request path, in the spec's order, from narrow parts.
 
 request id → body size limit → blocklist → authentication → per-IP and
-per-caller rate limits → decode → authorize the target → resolve it →
-admission (global and per-target) → run → JSON or SSE.
+per-caller rate limits → body (within ``body_timeout``, else 408) → decode →
+authorize the target → resolve it → admission (global and per-target) →
+run (bounded by the target's ``max_tokens`` and ``max_seconds``,
+``_bounds.py``) → JSON or SSE. A request whose client left before the
+answer's headers is logged with status 499 and its cancel reason.
 
 :class:`RequestPath` is handed its parts (who is calling, the limits, the
 targets, the lifecycle counter and where finished requests are counted) and
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import anyio
 
@@ -38,6 +41,7 @@ from sipp.gateway import (
 from sipp.gateway.asgi import payload_too_large
 
 from ._auth import Authenticator, AuthError, ClientAddress, Principal
+from ._bounds import BoundedRun, bound_request
 from ._observe import Observer, RequestRecord
 from ._refusal import Refused, refusal_response
 from ._sent import Sent, stream_response
@@ -81,6 +85,7 @@ class RequestPath:
         observer: Observer,
         max_request_bytes: int,
         tokens: TokenLimits | None = None,
+        body_timeout: float = 30.0,
     ) -> None:
         self._tokens = tokens
         self._auth = auth
@@ -90,6 +95,7 @@ class RequestPath:
         self._activity = activity
         self._observer = observer
         self._max_bytes = max_request_bytes
+        self._body_timeout = body_timeout
 
     async def _caller(self, scope: Scope, record: RequestRecord) -> Principal:
         """Size, blocklist, authentication and rate limits: the checks before the body."""
@@ -122,7 +128,7 @@ class RequestPath:
             response: Any
             try:
                 principal = await self._caller(scope, record)
-                body = await read_json_body(receive, max_bytes=self._max_bytes)
+                body = await self._body(receive)
                 body_read = True
                 decoded = _DECODERS[operation](body)
                 record.target = target = decoded.target
@@ -150,6 +156,10 @@ class RequestPath:
             else:
                 await response(scope, receive, sent)
         finally:
+            if record.status == 0:
+                # The client left before the answer's headers (nginx's 499).
+                record.status = 499
+                record.cancel_reason = record.cancel_reason or "client_disconnected"
             if lease is not None:
                 await self._limits.release(lease)
             if reservation is not None and self._tokens is not None:
@@ -157,11 +167,16 @@ class RequestPath:
             self._activity.finished()
             self._observer.finish(record)
 
+    async def _body(self, receive: Receive) -> Any:
+        return await read_body_within(receive, self._max_bytes, self._body_timeout)
+
     async def _run(
         self, operation: str, decoded: Any, record: RequestRecord, receive: Receive
     ) -> Any:
         target = decoded.target
-        run = self._targets.start(operation, decoded.request, target=target)
+        config = self._targets.configs[target]
+        request = bound_request(decoded.request, config.max_tokens, config.max_seconds)
+        run = self._targets.start(operation, request, target=target)
         if operation == "embed":
             result = await _unless_disconnected(run, receive)
             record.tokens_in = result.usage.input_tokens
@@ -169,7 +184,11 @@ class RequestPath:
             return GatewayJSONResponse(body, headers={"x-request-id": record.request_id})
         if decoded.stream:
             assert isinstance(run, Run)  # only embed starts an EmbedRun
-            return GatewayStreamResponse(run)
+            limit = request.max_tokens
+            if limit is None:
+                return GatewayStreamResponse(run)
+            # Counted: an upstream that ignores max_tokens is cut at it.
+            return GatewayStreamResponse(cast(Run, BoundedRun(run, limit)))
         response = await _unless_disconnected(run, receive)
         record.tokens_in = response.usage.input_tokens
         record.tokens_out = response.usage.output_tokens
@@ -236,3 +255,11 @@ async def _unless_disconnected(run: Any, receive: Receive) -> Any:
     if failure:
         raise failure[0]
     return result
+
+
+async def read_body_within(receive: Receive, max_bytes: int, seconds: float) -> Any:
+    """The JSON request body, read within ``seconds`` (a slow body holds a connection)."""
+    with anyio.move_on_after(seconds):
+        return await read_json_body(receive, max_bytes=max_bytes)
+    message = f"the request body did not arrive within {seconds:g}s"
+    raise Refused("request_timeout", message, 408, "timeout")

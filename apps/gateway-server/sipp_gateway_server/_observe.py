@@ -3,7 +3,12 @@
 Each gateway gets its own ``CollectorRegistry``, so several apps in one
 process (tests, an embedding application) never share or clash on series.
 Label values are configuration names (targets, callers, routes) and status
-codes, never request content. A minted token's caller label (``sub``) is
+codes, never request content: a target name a caller sent that is not
+configured (a 403 or 404) is counted under ``_unknown``, so a client cannot
+grow the label sets (40 refused requests naming distinct 1 MB targets once
+made ``/metrics`` 846 MB and a scrape block the event loop for 7 s). The
+access log and the status page keep at most :data:`SHOWN_CHARS` of such a
+name. A minted token's caller label (``sub``) is
 chosen by the application that mints it: keep it a role ("web-app"), not a
 user id, or the series multiply.
 
@@ -27,7 +32,19 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-__all__ = ["Metrics", "Observer", "RecentRequests", "RequestRecord", "access_logger"]
+__all__ = [
+    "UNKNOWN_LABEL",
+    "Metrics",
+    "Observer",
+    "RecentRequests",
+    "RequestRecord",
+    "access_logger",
+]
+
+#: The one label value every unconfigured target name collapses to.
+UNKNOWN_LABEL: Final = "_unknown"
+#: How much of an unconfigured name the access log and the status page keep.
+SHOWN_CHARS: Final = 64
 
 access_logger: Final = logging.getLogger("sipp.gateway.access")
 _LATENCY_BUCKETS: Final = (
@@ -134,7 +151,16 @@ class Metrics:
             "sipp_gateway_upstream_errors", "Failed runs by error kind", ["target", "kind"],
             registry=r,
         )  # fmt: skip
-        for reason in ("auth", "rate", "tokens", "admission", "size", "blocked", "state"):
+        for reason in (
+            "auth",
+            "rate",
+            "tokens",
+            "admission",
+            "size",
+            "blocked",
+            "state",
+            "timeout",
+        ):
             self.rejections.labels(reason)
         r.register(_LiveCollector(live))
 
@@ -152,23 +178,53 @@ class RecentRequests:
 class Observer:
     """Where a finished request is counted: metrics, the status page, the access log."""
 
-    def __init__(self, metrics: Metrics, recent: RecentRequests, *, access_log: bool) -> None:
+    def __init__(
+        self,
+        metrics: Metrics,
+        recent: RecentRequests,
+        *,
+        access_log: bool,
+        targets: Iterable[str],
+        callers: Iterable[str] = (),
+    ) -> None:
         self.metrics = metrics
         self.recent = recent
         self.access_log = access_log
+        self.targets = frozenset(targets)
+        self.callers = frozenset(callers)
 
     def rejected(self, reason: str) -> None:
         self.metrics.rejections.labels(reason).inc()
 
     def finish(self, record: RequestRecord) -> None:
-        finish(record, self.metrics, self.recent, self.access_log)
+        """Count ``record`` in the metrics, the status page, and the access log."""
+        if record.target and record.target not in self.targets:
+            target = UNKNOWN_LABEL
+            record.target = _shorten(record.target)
+        else:
+            target = record.target or "-"
+        # Static callers are configured; a minted token's caller is its signed
+        # ``sub``, chosen by the application that holds the signing key.
+        caller = record.caller or "-"
+        if len(caller) > SHOWN_CHARS and caller not in self.callers:
+            caller = UNKNOWN_LABEL
+        finish(record, self.metrics, self.recent, self.access_log, target, caller)
 
 
-def finish(record: RequestRecord, metrics: Metrics, recent: RecentRequests, log: bool) -> None:
-    """Count ``record`` in the metrics, the status page, and the access log."""
+def _shorten(name: str) -> str:
+    return name if len(name) <= SHOWN_CHARS else name[:SHOWN_CHARS] + "..."
+
+
+def finish(
+    record: RequestRecord,
+    metrics: Metrics,
+    recent: RecentRequests,
+    log: bool,
+    target: str,
+    caller: str,
+) -> None:
+    """Count ``record`` under the labels ``target`` and ``caller``; log and keep it."""
     now = time.perf_counter()
-    target = record.target or "-"
-    caller = record.caller or "-"
     metrics.requests.labels(target, caller, record.route, str(record.status)).inc()
     metrics.latency.labels(record.route, target).observe(now - record.started)
     if record.ttft is not None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import signal
 import socket
 import sys
@@ -28,6 +29,9 @@ import anyio.abc
 
 from ._app import GatewayServer
 from ._checks import parse_listen
+from ._config import ServerConfig
+from ._guard import ConnectionGuard, uvicorn_protocol
+from ._serve_trio import serve_hypercorn
 
 __all__ = ["run_gateway", "serve_gateway"]
 
@@ -50,13 +54,27 @@ def _bind(address: str) -> socket.socket:
 
 
 class _Listener:
-    """One ASGI server on one socket: ``start`` in a task group, ``stop`` to stop accepting."""
+    """One ASGI server on one socket: ``start`` in a task group, ``stop`` to stop accepting.
 
-    def __init__(self, app: Any, sock: socket.socket, kind: str, grace: float) -> None:
+    The public listener gets the connection guard (cap and header deadline,
+    ``_guard.py``); the management one is small, on its own socket, and has
+    to stay reachable when the public one is flooded.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        sock: socket.socket,
+        server: ServerConfig,
+        grace: float,
+        guard: ConnectionGuard | None = None,
+    ) -> None:
         self.app = app
         self.sock = sock
-        self.kind = kind
+        self.kind = server.server
+        self.server = server
         self.grace = grace
+        self.guard = guard
         self.done = anyio.Event()
         self._stop: Callable[[], None] = lambda: None
 
@@ -77,6 +95,10 @@ class _Listener:
             def capture_signals(self) -> Iterator[None]:
                 yield  # signals are ours (see the module docstring)
 
+        server = self.server
+        protocol: Any = "h11"
+        if self.guard is not None:
+            protocol = uvicorn_protocol(self.guard, server.header_timeout, server.keepalive_timeout)
         config = uvicorn.Config(
             self.app,
             lifespan="off",
@@ -84,29 +106,44 @@ class _Listener:
             access_log=False,
             timeout_graceful_shutdown=int(self.grace) + 1,
             server_header=False,
+            http=protocol,
+            timeout_keep_alive=max(1, math.ceil(server.keepalive_timeout)),
+            # Off: uvicorn would take the client address from X-Forwarded-For
+            # of any loopback peer, even with client_ip = "peer". The gateway
+            # reads forwarding headers itself, under [security] (_auth.py).
+            proxy_headers=False,
+            forwarded_allow_ips="",
         )
-        server = Server(config)
+        running = Server(config)
 
         def stop() -> None:
-            server.should_exit = True
+            running.should_exit = True
 
         self._stop = stop
         task_status.started()
-        await server.serve([self.sock])
+        await running.serve([self.sock])
 
     async def _hypercorn(self, task_status: anyio.abc.TaskStatus[None]) -> None:
         from hypercorn.config import Config
         from hypercorn.trio import serve
 
+        server = self.server
         config = Config()
         config.bind = [f"fd://{self.sock.fileno()}"]
         config.loglevel = "WARNING"
         config.graceful_timeout = self.grace + 1
         config.include_server_header = False
+        # hypercorn's idle timer runs from a connection's start (and from each
+        # response's end) until a request's headers are complete: it is the
+        # header deadline and the keep-alive timeout at once.
+        config.keep_alive_timeout = min(server.header_timeout, server.keepalive_timeout)
         stopped = anyio.Event()
         self._stop = stopped.set
         task_status.started()
-        await serve(self.app, config, shutdown_trigger=stopped.wait)
+        if self.guard is None:
+            await serve(self.app, config, shutdown_trigger=stopped.wait)
+        else:
+            await serve_hypercorn(self.app, config, self.sock, self.guard, stopped.wait)
 
     def stop(self) -> None:
         self._stop()
@@ -120,8 +157,8 @@ async def serve_gateway(
     grace = server.drain_timeout + 2.0
     public_sock = _bind(server.listen)
     management_sock = _bind(server.management_listen)
-    public = _Listener(app, public_sock, server.server, grace)
-    management = _Listener(app.management, management_sock, server.server, grace)
+    public = _Listener(app, public_sock, server, grace, ConnectionGuard(server.max_connections))
+    management = _Listener(app.management, management_sock, server, grace)
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async with anyio.create_task_group() as group:
             await group.start(management.run)
@@ -158,8 +195,23 @@ async def serve_gateway(
     logger.warning("sipp gateway stopped")
 
 
+def _raise_descriptor_limit(connections: int) -> None:
+    """Raise the soft open-file limit towards the hard one, for ``max_connections``."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Unix
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + 256  # the management listener, upstreams, Redis, logs
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 def run_gateway(app: GatewayServer) -> int:
     """Run ``serve_gateway`` on the backend the configuration asks for; the exit status."""
+    _raise_descriptor_limit(app.config.server.max_connections)
     backend = "trio" if app.config.server.server == "hypercorn" else "asyncio"
     if not logging.getLogger().handlers:
         handler = logging.StreamHandler(sys.stderr)

@@ -23,11 +23,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 
 from sipp import Run, RunCancelled, SippError, UpstreamError
-from sipp.gateway import GatewayJSONResponse, gateway_error_response, read_json_body
+from sipp.gateway import GatewayJSONResponse, gateway_error_response
 from sipp.gateway import request_id_from_scope as _request_id
 from sipp.gateway.asgi import payload_too_large
 
 from ._auth import AuthError
+from ._handler import read_body_within
 from ._observe import RequestRecord
 from ._refusal import Refused
 from ._sent import Sent
@@ -127,8 +128,10 @@ class SurfacePath:
         activity: Activity,
         observer: Observer,
         max_request_bytes: int,
+        body_timeout: float = 30.0,
         tokens: TokenLimits | None = None,
     ) -> None:
+        self._body_timeout = body_timeout
         self._tokens = tokens
         # The profile path's parts, the same objects: one set of limits and counters.
         self._auth = auth
@@ -152,7 +155,7 @@ class SurfacePath:
         try:
             try:
                 principal = await self._caller(dialect, scope, record)
-                body = await read_json_body(receive, max_bytes=self.max_bytes)
+                body = await read_body_within(receive, self.max_bytes, self._body_timeout)
                 body_read = True
                 decoded = operation.decode(body)
                 record.target = target = decoded.target

@@ -4,22 +4,50 @@ The request path asks this part three things: does a target exist (and its
 admission limit), start a run on it, and describe it for ``/v1/models``.
 The drain asks it to cancel every run still going. The client is opened by
 the application's lifecycle and handed in with :meth:`Targets.serve`.
+
+Pools: a target whose descriptor asks for more than :data:`POOL_SIZE`
+upstream connections (``max_connections``) is added to the client as
+several endpoints ("shards") of at most that many connections each, taken in
+turn by the runs. httpcore scans its whole pool
+(every connection, every waiting request) each time a request starts or
+ends, so one pool of 2,000 connections made that scan 58 % of the CPU at
+1,000 streams and tripled the cost of a stream; shards keep each scan
+small, so a stream costs the same at 100 and at 1,000 concurrent streams.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Final
 
 from sipp import EmbedRun, Run, SippClient
 
 from ._config import TargetConfig
 from ._pools import Deployments
 
-__all__ = ["Targets"]
+__all__ = ["POOL_SIZE", "Targets", "shard_descriptors"]
+
+#: The most upstream connections one httpx pool of a target holds.
+POOL_SIZE: Final = 64
+
+
+def shard_descriptors(descriptor: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """``descriptor`` split into pools of at most :data:`POOL_SIZE` connections.
+
+    Descriptors without ``max_connections`` (local models) stay whole. The
+    split keeps the total: 2,000 connections become 32 pools of 63 (rounded
+    up), never fewer connections than configured.
+    """
+    wanted = descriptor.get("max_connections")
+    if not isinstance(wanted, int) or isinstance(wanted, bool) or wanted <= POOL_SIZE:
+        return [dict(descriptor)]
+    count = -(-wanted // POOL_SIZE)
+    each = -(-wanted // count)
+    return [{**descriptor, "max_connections": each} for _ in range(count)]
 
 
 class Targets:
@@ -39,6 +67,9 @@ class Targets:
         self._decode_slots = decode_slots
         self._client: SippClient | None = None
         self._created = 0
+        #: Each target's endpoint names on the client (one per pool) and runs on each.
+        self._shards: dict[str, list[str]] = {}
+        self._next: dict[str, Iterator[str]] = {}
         # Weak: a finished run must not be kept alive only to be cancelled later.
         self._runs: weakref.WeakSet[Run | EmbedRun] = weakref.WeakSet()
 
@@ -60,7 +91,12 @@ class Targets:
         """Add every target to ``client`` (models load here) and run on it until exit."""
         for name, config in self.configs.items():
             extensions = self.deployments.extensions(name) if config.kind == "pool" else None
-            await client.add(name, self._descriptors[name], extensions=extensions)
+            shards = shard_descriptors(self._descriptors[name])
+            names = [name] + [f"{name}#pool{i}" for i in range(1, len(shards))]
+            for endpoint, descriptor in zip(names, shards, strict=True):
+                await client.add(endpoint, descriptor, extensions=extensions)
+            self._shards[name] = names
+            self._next[name] = itertools.cycle(names)
         self._client = client
         self._created = int(time.time())
         try:
@@ -83,15 +119,20 @@ class Targets:
     def start(self, operation: str, request: Any, *, target: str) -> Run | EmbedRun:
         """Start ``operation`` on ``target`` (awaited or streamed by the caller)."""
         client = self.client
+        endpoint = next(self._next[target])
         run: Run | EmbedRun
         if operation == "embed":
-            run = client.embed(request, endpoint=target)
+            run = client.embed(request, endpoint=endpoint)
         elif operation == "chat":
-            run = client.chat(request, endpoint=target)
+            run = client.chat(request, endpoint=endpoint)
         else:
-            run = client.query(request, endpoint=target)
+            run = client.query(request, endpoint=endpoint)
         self._runs.add(run)
         return run
+
+    def pools(self, name: str) -> int:
+        """How many connection pools (client endpoints) serve ``name``."""
+        return len(self._shards.get(name, ())) or 1
 
     def cancel_all(self, reason: str) -> None:
         for run in list(self._runs):

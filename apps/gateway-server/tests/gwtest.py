@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,17 +102,22 @@ def start_gateway(
     directory: Path | None = None,
     wait: str = "/readyz",
     launcher: Path | None = None,
+    listen_host: str = "127.0.0.1",
+    preexec_fn: Callable[[], None] | None = None,
+    start_limit: float = 30.0,
 ) -> Gateway:
     """Write a configuration (``body`` + a ``[server]`` table) and serve it.
 
     Returns once ``wait`` on the management listener answers 200. ``launcher``: a
     script run instead of ``python -m sipp_gateway_server`` (to register test drivers).
+    The public listener binds ``listen_host`` (``::`` for a dual-stack one);
+    ``preexec_fn`` runs in the child before it starts (to lower its file-descriptor limit).
     """
     directory = directory or Path(tempfile.mkdtemp(prefix="sipp-gw-"))
     port, management = free_port(), free_port()
     server = (
         "[server]\n"
-        f'listen = "127.0.0.1:{port}"\n'
+        f'listen = "{listen_host}:{port}"\n'
         f'management_listen = "127.0.0.1:{management}"\n'
         f'server = "{server_for(backend)}"\n'
     )
@@ -131,6 +137,7 @@ def start_gateway(
             stdout=log,
             stderr=subprocess.STDOUT,
             env=full_env,
+            preexec_fn=preexec_fn,
         )
     gateway = Gateway(
         process,
@@ -141,7 +148,7 @@ def start_gateway(
         full_env,
     )
     try:
-        wait_for(f"{gateway.management}{wait}", process=process)
+        wait_for(f"{gateway.management}{wait}", process=process, limit=start_limit)
     except Exception:
         gateway.stop(signal.SIGKILL)
         raise RuntimeError(f"gateway did not start:\n{gateway.logs()}") from None

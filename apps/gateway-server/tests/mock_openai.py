@@ -34,6 +34,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     request = json.loads(body or b"{}")
     count = int(request.get("max_tokens") or 16)
     chat = path.endswith("/chat/completions")
+    if request.get("model") == "endless" and request.get("stream"):
+        await _endless(send, receive, chat)
+        return
     tokens = [f"t{i} " for i in range(count)]
     usage = {"prompt_tokens": 5, "completion_tokens": count, "total_tokens": 5 + count}
     if not request.get("stream"):
@@ -86,6 +89,40 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
             "body": b"data: " + json.dumps(final).encode() + b"\n\ndata: [DONE]\n\n",
         }
     )
+
+
+async def _endless(send: Any, receive: Any, chat: bool) -> None:
+    """A broken upstream: ignores ``max_tokens`` and streams until the client leaves."""
+    import anyio
+
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/event-stream")],
+        }
+    )
+
+    async def tokens() -> None:
+        index = 0
+        while True:
+            token = f"t{index} "
+            choice: dict[str, Any] = (
+                {"index": 0, "delta": {"content": token}, "finish_reason": None}
+                if chat
+                else {"index": 0, "text": token, "finish_reason": None}
+            )
+            chunk = {"id": "cmpl-mock", "object": "chunk", "model": "endless", "choices": [choice]}
+            data = b"data: " + json.dumps(chunk).encode() + b"\n\n"
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+            index += 1
+            await anyio.sleep(0.01)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(tokens)
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        group.cancel_scope.cancel()
 
 
 async def _json(send: Any, value: Any) -> None:

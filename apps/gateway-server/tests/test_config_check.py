@@ -229,3 +229,46 @@ def test_decode_slots_come_from_the_driver_descriptor(tmp_path: Path) -> None:
     fields = msgspec.structs.fields(LocalDescriptor)
     default = next(f.default for f in fields if f.name == "n_parallel")
     assert secrets.decode_slots == {"echo": 0, "default": default, "two": 2}
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ("[server]\nheader_timeout = 0\n",
+         "gateway.toml:9: error: server.header_timeout: must be more than 0"),
+        ("[server]\nbody_timeout = -1.0\n",
+         "gateway.toml:9: error: server.body_timeout: must be more than 0"),
+        ("[server]\nkeepalive_timeout = 7200\n",
+         "gateway.toml:9: error: server.keepalive_timeout: must be more than 0 and at most 3600"),
+        ("[server]\nmax_connections = 0\n",
+         "gateway.toml:9: error: server.max_connections: must be at least 1"),
+        ("[server]\nmax_connections = 100000000\n",
+         "gateway.toml:9: warning: server.max_connections: 100000000 is more than"),
+        ("[server]\nheader_timeout = \"10s\"\n",
+         "gateway.toml:9: error: server.header_timeout: 'header_timeout' has the wrong type"),
+    ],
+)  # fmt: skip
+def test_connection_limits_are_checked(tmp_path: Path, extra: str, expected: str) -> None:
+    problems = _problems(tmp_path, GOOD + extra)
+    assert any(p.startswith(expected) for p in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("field", "expected"),
+    [("max_tokens = 0", "must be at least 1"), ("max_seconds = 0.0", "must be more than 0"),
+     ("max_seconds = 100000.0", "must be more than 0 and at most 86400")],
+)  # fmt: skip
+def test_target_bounds_are_checked(tmp_path: Path, field: str, expected: str) -> None:
+    text = GOOD.replace('kind = "scripted"\n', f'kind = "scripted"\n{field}\n', 1)
+    problems = _problems(tmp_path, text)
+    assert any(f"targets[0].{field.split()[0]}: {expected}" in p for p in problems), problems
+
+
+def test_defaults_are_safe(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text(GOOD)
+    config, _ = load_config(path, environ=ENV)
+    server = config.server
+    assert (server.header_timeout, server.body_timeout, server.keepalive_timeout) == (10, 30, 5)
+    assert server.max_connections == 1000
+    assert config.targets[0].max_seconds == 600

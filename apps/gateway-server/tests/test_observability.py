@@ -9,7 +9,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 from gw_configs import MAIN
-from gwtest import ENV, TOKEN, Gateway
+from gwtest import ADMIN_TOKEN, ENV, TOKEN, Gateway
 
 pytestmark = pytest.mark.anyio
 
@@ -76,3 +76,24 @@ async def test_health_readiness_and_status_page(gateway: Gateway) -> None:
         assert TOKEN not in page.text
         status = (await http.get("/status.json")).json()
         assert {t["name"] for t in status["targets"]} >= {"echo", "slow"}
+
+
+async def test_refused_target_names_never_become_metric_labels(gateway: Gateway) -> None:
+    # Item 2 of issue 11: a caller's `model` string became a label, even on 403/404.
+    admin = {"authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as http:
+        before = len((await http.get(f"{gateway.management}/metrics")).content)
+        for index in range(40):
+            name = f"huge-{index:02d}-" + "x" * 1800
+            headers = AUTH if index % 2 else admin  # 403 (not allowed) and 404 (unknown)
+            response = await http.post(
+                "/v1/query", json={"model": name, "prompt": "p"}, headers=headers
+            )
+            assert response.status_code == (403 if index % 2 else 404)
+        metrics = (await http.get(f"{gateway.management}/metrics")).text
+    assert "huge-" not in metrics
+    assert 'target="_unknown"' in metrics
+    # One more set of series at most, never one per refused name.
+    assert len(metrics.encode()) < before + 8_000
+    logs = gateway.wait_log("huge-39")
+    assert "x" * 100 not in logs  # the log keeps a bounded prefix of the name

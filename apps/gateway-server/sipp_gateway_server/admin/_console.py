@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
@@ -86,9 +87,23 @@ class AdminConsole:
     def enabled(self) -> bool:
         return self.sessions is not None
 
-    def observer(self, metrics: Metrics, *, access_log: bool) -> StatsObserver:
+    def observer(
+        self,
+        metrics: Metrics,
+        *,
+        access_log: bool,
+        targets: Iterable[str],
+        callers: Iterable[str] = (),
+    ) -> StatsObserver:
         """The request path's observer, counting for the console too."""
-        return StatsObserver(metrics, self.recent, self.stats, access_log=access_log)
+        return StatsObserver(
+            metrics,
+            self.recent,
+            self.stats,
+            access_log=access_log,
+            targets=targets,
+            callers=callers,
+        )
 
     def mount(self, management: ASGIApp) -> ASGIApp:
         """``management`` with the console under ``[admin] path`` (unchanged when it is off)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import Any, Final
 
 from .._observe import Metrics, Observer, RecentRequests, RequestRecord
@@ -135,9 +136,16 @@ class StatsObserver(Observer):
     """The gateway's observer that also counts each finished request in :class:`Stats`."""
 
     def __init__(
-        self, metrics: Metrics, recent: RecentRequests, stats: Stats, *, access_log: bool
+        self,
+        metrics: Metrics,
+        recent: RecentRequests,
+        stats: Stats,
+        *,
+        access_log: bool,
+        targets: Iterable[str],
+        callers: Iterable[str] = (),
     ) -> None:
-        super().__init__(metrics, recent, access_log=access_log)
+        super().__init__(metrics, recent, access_log=access_log, targets=targets, callers=callers)
         self.stats = stats
 
     def finish(self, record: RequestRecord) -> None:

@@ -1,0 +1,135 @@
+"""Connection hygiene for the public listener: a cap, header deadlines, a quiet log.
+
+A client that opens connections and sends nothing, or sends its headers a
+byte at a time, or a body a byte at a time, holds a file descriptor for as
+long as the server lets it. uvicorn has no header deadline at all (its
+keep-alive timer only starts after a first response), so 1,100 such
+connections once exhausted the process's descriptors and made ``/healthz``
+(on the other listener, same process) time out. The limits here:
+
+* ``max_connections``: past it a new connection is accepted and closed at
+  once (accepting and closing frees the descriptor; leaving it in the
+  kernel's backlog would not tell the client anything);
+* ``header_timeout``: a connection must complete a request's headers that
+  long after it opens, or after its previous response plus
+  ``keepalive_timeout``; trickling bytes does not extend it;
+* ``body_timeout`` is enforced by the request path around the body read
+  (``_handler.py``), so it covers both servers the same way;
+* refusals and timeouts are counted and logged at most once per
+  :data:`LOG_EVERY` seconds (a flood must not become a flood of log lines:
+  the attack run produced 146,000 "Too many open files" lines).
+
+On uvicorn the cap and the header deadline live in :func:`uvicorn_protocol`,
+a subclass of uvicorn's h11 protocol. On hypercorn its own idle timer
+already runs from the moment a connection opens until a request's headers
+are complete, so the header deadline is its ``keep_alive_timeout`` (set to
+the smaller of the two, see ``_serve.py``), and the cap is the accept loop
+of :mod:`._serve_trio`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Final
+
+__all__ = ["LOG_EVERY", "ConnectionGuard", "uvicorn_protocol"]
+
+logger = logging.getLogger("sipp.gateway")
+
+#: Seconds between two log lines about refused or timed-out connections.
+LOG_EVERY: Final = 10.0
+
+
+class ConnectionGuard:
+    """The public listener's connection count, its cap, and the rate-limited report."""
+
+    def __init__(self, max_connections: int, *, log_every: float = LOG_EVERY) -> None:
+        self.max_connections = max_connections
+        self.open = 0
+        self.refused = 0
+        self.timed_out = 0
+        self._log_every = log_every
+        self._last_log = -log_every
+        self._unlogged: dict[str, int] = {}
+
+    def admit(self) -> bool:
+        """Count a new connection; ``False`` (and noted) when the cap is reached."""
+        if self.open >= self.max_connections:
+            self.refused += 1
+            self.note("refused (max_connections reached)")
+            return False
+        self.open += 1
+        return True
+
+    def release(self) -> None:
+        self.open -= 1
+
+    def timeout(self, what: str) -> None:
+        self.timed_out += 1
+        self.note(f"closed: {what}")
+
+    def note(self, event: str) -> None:
+        """Count ``event``; log every count since the last line, at most once per period."""
+        self._unlogged[event] = self._unlogged.get(event, 0) + 1
+        now = time.monotonic()
+        if now - self._last_log < self._log_every:
+            return
+        self._last_log = now
+        summary = ", ".join(f"{count} {name}" for name, count in sorted(self._unlogged.items()))
+        self._unlogged.clear()
+        logger.warning(
+            "sipp gateway: public connections %s (%d open, cap %d; at most one line per %gs)",
+            summary,
+            self.open,
+            self.max_connections,
+            self._log_every,
+        )
+
+
+def uvicorn_protocol(guard: ConnectionGuard, header_timeout: float, keepalive: float) -> Any:
+    """uvicorn's h11 protocol with the cap and the header deadline of ``guard``."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class GuardedH11Protocol(H11Protocol):
+        _admitted = False
+        _deadline: Any = None
+        _armed_for: Any = None
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            if not guard.admit():
+                transport.close()
+                return
+            self._admitted = True
+            self._arm(header_timeout)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._admitted:
+                self._admitted = False
+                guard.release()
+            if self._deadline is not None:
+                self._deadline.cancel()
+            super().connection_lost(exc)
+
+        def on_response_complete(self) -> None:
+            super().on_response_complete()
+            # The next request's headers: uvicorn closes an idle keep-alive
+            # connection after ``keepalive``, but any byte cancels that timer.
+            self._arm(keepalive + header_timeout)
+
+        def _arm(self, delay: float) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+            # ``cycle`` changes when a request's headers are complete: if it
+            # is still the one seen now when the timer fires, none arrived.
+            self._armed_for = self.cycle
+            self._deadline = self.loop.call_later(delay, self._headers_late)
+
+        def _headers_late(self) -> None:
+            self._deadline = None
+            if self.cycle is self._armed_for and not self.transport.is_closing():
+                guard.timeout("no complete request headers in time")
+                self.transport.close()
+
+    return GuardedH11Protocol
