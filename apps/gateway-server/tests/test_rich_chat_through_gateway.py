@@ -2,8 +2,9 @@
 
 Tool calls, reasoning, structured output and batch embeddings cross a real
 gateway process (uvicorn on asyncio, hypercorn on trio) to a scripted target,
-and to a ``gateway`` target (the profile's route helpers behind it), and come
-back to the SDK as if the target were local.
+a ``gateway`` target (the profile's route helpers behind it), a provider
+target (an OpenAI-compatible mock that answers as asked) and a local target
+(the real test model), and come back to the SDK as if the target were local.
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ class Answer(msgspec.Struct):
     answer: str
 
 
+class Sum(msgspec.Struct):
+    result: int
+
+
 @tool
 def get_weather(city: str) -> str:
     """The weather in a city."""
@@ -72,8 +77,26 @@ def route_server() -> Iterator[str]:
         yield server.url
 
 
+@pytest.fixture(scope="module")
+def provider_server() -> Iterator[str]:
+    sys.path.insert(0, str(Path(__file__).parents[3] / "drivers" / "openai" / "tests"))
+    try:
+        from openai_mock import MockState, ServerThread, make_app
+    finally:
+        sys.path.pop(0)
+    with ServerThread(make_app(MockState())) as server:
+        yield server.base_url
+
+
 @pytest.fixture
-def gateway(gateways: Callable[[str, str], Gateway], backend: str, route_server: str) -> Gateway:
+def gateway(
+    gateways: Callable[[str, str], Gateway],
+    backend: str,
+    route_server: str,
+    provider_server: str,
+) -> Gateway:
+    from sipp_llama.testing import test_model_path
+
     config = f"""
 [[targets]]
 name = "rich"
@@ -87,6 +110,21 @@ kind = "gateway"
 target = "gpt-5-mini"
 base_url = "{route_server}"
 allow_insecure_http = true
+
+[[targets]]
+name = "provider"
+kind = "provider"
+provider = "openai_compatible"
+model = "auto"
+base_url = "{provider_server}"
+allow_insecure_http = true
+
+[[targets]]
+name = "local"
+kind = "local"
+source = "{test_model_path()}"
+n_ctx = 2048
+n_threads = 1
 
 [[tokens]]
 caller = "web-app"
@@ -151,3 +189,31 @@ async def test_structured_output_and_batch_embeddings_come_back(
     assert response.parsed == Answer(answer="4")
     # The scripted model shifts its vector per input, so the order is visible.
     assert vectors.vectors == [[0.5, 0.25], [1.5, 1.25], [2.5, 2.25]]
+
+
+async def test_a_provider_target_calls_tools_and_answers_json(gateway: Gateway) -> None:
+    async with SippClient() as client:
+        model = await client.add("gw", _endpoint(gateway, "provider"))
+        loop = await client.run_tools(
+            [{"role": "user", "content": "Weather in Oslo?"}], tools=[get_weather], endpoint=model
+        )
+        structured = await client.chat(
+            [{"role": "user", "content": "2 + 2?"}], endpoint=model, output=Answer
+        )
+    calls = (loop.transcript or [])[0].tool_calls or []
+    assert [(c.name, c.parsed_arguments) for c in calls] == [("get_weather", {"city": "Oslo"})]
+    assert loop.text == "Done."
+    assert isinstance(structured.parsed, Answer)
+
+
+async def test_a_local_target_answers_a_schema_through_the_gateway(gateway: Gateway) -> None:
+    async with SippClient() as client:
+        model = await client.add("gw", _endpoint(gateway, "local"))
+        response = await client.chat(
+            [{"role": "user", "content": "What is 2 + 2?"}],
+            endpoint=model,
+            output=Sum,
+            max_tokens=48,
+            temperature=0,
+        )
+    assert isinstance(response.parsed, Sum)
