@@ -11,7 +11,7 @@ it costs one dictionary lookup, and OpenTelemetry is never imported.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -21,7 +21,7 @@ _TRACE_HEADERS = (b"traceparent", b"tracestate")
 
 
 @contextmanager
-def continued_trace(scope: dict[str, Any]) -> Iterator[None]:
+def continued_trace(scope: Mapping[str, Any]) -> Iterator[None]:
     """Within this block, the request's trace context (if any) is the current one."""
     if "opentelemetry.trace" not in sys.modules:
         yield
