@@ -202,3 +202,34 @@ async def test_disabled_records_nothing(otel: Telemetry) -> None:
         await client.query("x")
         await anyio.lowlevel.checkpoint()
     assert otel.spans.get_finished_spans() == ()
+
+
+async def test_a_tool_loop_has_a_span_per_model_call(otel: Telemetry) -> None:
+    def weather(city: str) -> str:
+        """The weather in a city."""
+        return f"rain in {city}"
+
+    async with SippClient() as client:
+        await client.add(
+            "s",
+            {
+                "kind": "scripted",
+                "turns": [
+                    {"tool_calls": [{"name": "weather", "arguments": {"city": "Oslo"}}]},
+                    {"reply": "Take an umbrella."},
+                ],
+            },
+        )
+        response = await client.run_tools(
+            [{"role": "user", "content": "Weather?"}], tools=[weather], endpoint="s"
+        )
+    assert response.text == "Take an umbrella."
+    spans = otel.spans.get_finished_spans()
+    assert spans, "the tool loop recorded no span"
+    finish_reasons = [
+        dict(span.attributes or {}).get("gen_ai.response.finish_reasons") for span in spans
+    ]
+    names = [span.name for span in spans]
+    assert all(name.startswith("chat") for name in names), names
+    # The model's two turns: one asked for the tool, one answered.
+    assert ("tool_calls",) in finish_reasons and ("stop",) in finish_reasons, finish_reasons
