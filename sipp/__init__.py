@@ -55,6 +55,7 @@ from ._errors import (
     upstream_error,
 )
 from ._function_tools import tool
+from ._handles import EmbedRun, Run
 from ._models import (
     BatchStats,
     ChatRequest,
@@ -69,7 +70,6 @@ from ._models import (
     Usage,
 )
 from ._registry import installed_drivers, load_driver, register_driver, unregister_driver
-from ._run import EmbedRun, Run
 from ._sync import SyncClient
 from ._sync_run import SyncEmbedRun, SyncRun
 

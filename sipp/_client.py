@@ -20,10 +20,11 @@ from ._errors import (
     UnsupportedOperationError,
 )
 from ._features import AnyRequest, fit_request
+from ._handles import EmbedRun, Run
 from ._models import ChatRequest, EmbedRequest, QueryRequest, Timeouts
 from ._output import output_spec
 from ._registry import load_driver
-from ._run import EmbedRun, Run, RunState
+from ._run import RunState
 from ._tool_loop import ToolLoopState
 from ._tools import ToolLike, to_tools
 from ._validation import convert_descriptor, convert_request

@@ -2,7 +2,7 @@
 
 A run's work executes in the client's task group inside its own cancel scope,
 so it starts at once and outlives the statement that created it, like a
-JavaScript promise. The public ``Run`` is a thin handle over a ``RunState``
+JavaScript promise. The public ``Run`` (``_handles.py``) is a thin handle over a ``RunState``
 that the task owns; the handle being garbage collected cancels the work
 (nobody can read it any more), which releases its connection, thread slot
 and admission slot without anyone awaiting anything.
@@ -20,13 +20,13 @@ import math
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator
-from typing import Any, Generic, Literal, TypeVar
+from collections.abc import Callable
+from typing import Any, Literal
 
 import anyio
 
 from ._chat import ToolCall, ToolCallDelta
-from ._endpoint import Endpoint, EndpointRef
+from ._endpoint import Endpoint
 from ._errors import ProtocolError, RunCancelled, SippError, TimeoutError
 from ._models import (
     ChatRequest,
@@ -36,7 +36,6 @@ from ._models import (
     TextResponse,
     Timeouts,
     Timings,
-    TokenBatch,
     Usage,
 )
 from ._policy import backoff_delay
@@ -44,11 +43,10 @@ from ._telemetry import start_run as _start_telemetry
 from ._tokens import TokenChannel, merge_tool_deltas
 from .driver import EmbeddingResult, TextResult
 
-__all__ = ["EmbedRun", "Run", "RunState", "RunStatus"]
+__all__ = ["RunState", "RunStatus"]
 
 RunStatus = Literal["running", "completed", "failed", "cancelled"]
 Request = QueryRequest | ChatRequest | EmbedRequest
-ResponseT = TypeVar("ResponseT", TextResponse, EmbeddingResponse)
 
 _INF = math.inf
 _NO_USAGE = Usage()
@@ -423,102 +421,3 @@ class RunState:
             raise self.error
         assert self.response is not None
         return self.response
-
-
-class _RunHandle(Generic[ResponseT]):
-    __slots__ = ("__weakref__", "_state")
-
-    def __init__(self, state: RunState) -> None:
-        self._state = state
-
-    @property
-    def id(self) -> str:
-        """The request id (also sent upstream where the transport has a place for it)."""
-        return self._state.id
-
-    @property
-    def status(self) -> RunStatus:
-        return self._state.status
-
-    @property
-    def endpoint(self) -> EndpointRef:
-        return self._state.endpoint.ref
-
-    @property
-    def cancel_reason(self) -> str | None:
-        return self._state.cancel_reason
-
-    @property
-    def final_response(self) -> ResponseT | None:
-        """The response once the run completed, else ``None`` (never waits, never raises)."""
-        return self._state.response  # type: ignore[return-value]
-
-    @property
-    def error(self) -> BaseException | None:
-        """What ``await run`` raises once the run failed or was cancelled, else ``None``."""
-        return self._state.error
-
-    def cancel(self, reason: str = "caller_cancelled") -> None:
-        """Stop the run. Synchronous, idempotent, safe from any task or thread."""
-        if not isinstance(reason, str) or not reason:
-            raise ValueError("cancel reason must be a non-empty string")
-        self._state.cancel(reason)
-
-    @property
-    def response(self) -> Awaitable[ResponseT]:
-        """Await it for the final response (the same object every time)."""
-        return self
-
-    def __await__(self) -> Generator[Any, None, ResponseT]:
-        return self._wait().__await__()
-
-    async def _wait(self) -> ResponseT:
-        return await self._state.wait()  # type: ignore[return-value]
-
-    def __del__(self) -> None:
-        state = self._state
-        if state.status == "running":
-            state.cancel("dropped", from_finalizer=True)
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.id} {self.status} on {self.endpoint.name!r}>"
-
-
-class Run(_RunHandle[TextResponse]):
-    """A running ``query`` or ``chat``: stream its ``tokens``, await its response, cancel it."""
-
-    __slots__ = ()
-
-    @property
-    def tokens(self) -> AsyncIterator[TokenBatch]:
-        """The token batches; read by one reader. Ends after a cancel, raises after a failure."""
-        return _TokenIterator(self)
-
-
-class EmbedRun(_RunHandle[EmbeddingResponse]):
-    """A running ``embed``: await it for the vector, or cancel it."""
-
-    __slots__ = ()
-
-
-class _TokenIterator:
-    __slots__ = ("_channel", "_run")
-
-    def __init__(self, run: Run) -> None:
-        self._run = run  # keeps the run alive while someone reads
-        channel = run._state.channel
-        assert channel is not None
-        self._channel = channel
-
-    def __aiter__(self) -> _TokenIterator:
-        return self
-
-    async def __anext__(self) -> TokenBatch:
-        try:
-            batch = await self._channel.receive()
-        except anyio.get_cancelled_exc_class():
-            self._run.cancel("caller_cancelled")
-            raise
-        if batch is None:
-            raise StopAsyncIteration
-        return batch

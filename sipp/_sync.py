@@ -35,8 +35,8 @@ from ._client import SippClient
 from ._descriptors import Descriptor
 from ._endpoint import EndpointRef
 from ._errors import ClientClosedError
+from ._handles import EmbedRun, Run
 from ._models import ChatRequest, EmbedRequest, QueryRequest, Timeouts
-from ._run import EmbedRun, Run
 from ._sync_run import SyncEmbedRun, SyncRun
 
 if TYPE_CHECKING:

@@ -10,8 +10,9 @@ from collections.abc import Awaitable, Callable, Iterator
 from typing import Generic, Protocol, TypeVar
 
 from ._endpoint import EndpointRef
+from ._handles import EmbedRun, Run
 from ._models import EmbeddingResponse, TextResponse, TokenBatch
-from ._run import EmbedRun, Run, RunStatus
+from ._run import RunStatus
 
 __all__ = ["SyncEmbedRun", "SyncRun"]
 

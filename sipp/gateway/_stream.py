@@ -37,8 +37,8 @@ from ._events import (
 from ._responses import _usage, gateway_error_response, request_id_from_scope
 
 if TYPE_CHECKING:
+    from .._handles import Run
     from .._models import TokenBatch
-    from .._run import Run
     from ._asgi_types import Receive, Scope, Send
 
 __all__ = ["GatewayStreamResponse", "gateway_text_stream_response"]

@@ -34,7 +34,7 @@ from ._stream import GatewayStreamResponse, gateway_text_stream_response
 from .asgi import DEFAULT_MAX_BODY_BYTES, payload_too_large
 
 if TYPE_CHECKING:
-    from .._run import Run
+    from .._handles import Run
     from ._asgi_types import Receive, Scope, Send
 
 __all__ = ["GatewayResponse", "error_response", "json_response", "read_json", "stream_response"]
