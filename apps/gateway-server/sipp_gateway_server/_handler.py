@@ -178,7 +178,7 @@ class RequestPath:
         request = bound_request(decoded.request, config.max_tokens, config.max_seconds)
         run = self._targets.start(operation, request, target=target)
         if operation == "embed":
-            result = await _unless_disconnected(run, receive)
+            result = await unless_disconnected(run, receive)
             record.tokens_in = result.usage.input_tokens
             body = gateway_embedding_response_body(target, result, batch=decoded.batch)
             return GatewayJSONResponse(body, headers={"x-request-id": record.request_id})
@@ -189,7 +189,7 @@ class RequestPath:
                 return GatewayStreamResponse(run)
             # Counted: an upstream that ignores max_tokens is cut at it.
             return GatewayStreamResponse(cast(Run, BoundedRun(run, limit)))
-        response = await _unless_disconnected(run, receive)
+        response = await unless_disconnected(run, receive)
         record.tokens_in = response.usage.input_tokens
         record.tokens_out = response.usage.output_tokens
         body = gateway_text_response_body(target, response)
@@ -234,7 +234,7 @@ def _error(error: BaseException, record: RequestRecord, request_id: str) -> Gate
     return response
 
 
-async def _unless_disconnected(run: Any, receive: Receive) -> Any:
+async def unless_disconnected(run: Any, receive: Receive) -> Any:
     """Await ``run``; cancel it with ``client_disconnected`` if the client goes away first."""
 
     async def watch() -> None:

@@ -20,15 +20,13 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-import anyio
-
 from sipp import Run, RunCancelled, SippError, UpstreamError
 from sipp.gateway import GatewayJSONResponse, gateway_error_response
 from sipp.gateway import request_id_from_scope as _request_id
 from sipp.gateway.asgi import payload_too_large
 
 from ._auth import AuthError
-from ._handler import read_body_within
+from ._handler import read_body_within, unless_disconnected
 from ._observe import RequestRecord
 from ._refusal import Refused
 from ._sent import Sent
@@ -301,26 +299,3 @@ def note_run(run: Run, record: RequestRecord) -> None:
         note_error(error, record)
     if error is not None and not isinstance(error, RunCancelled):
         record.code = classify(error).code
-
-
-async def unless_disconnected(run: Any, receive: Receive) -> Any:
-    """Await ``run``; cancel it with ``client_disconnected`` if the client leaves first."""
-
-    async def watch() -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                run.cancel("client_disconnected")
-                return
-
-    failure: list[Exception] = []
-    async with anyio.create_task_group() as group:
-        group.start_soon(watch)
-        try:
-            result = await run
-        except Exception as error:  # re-raised below, not wrapped in an ExceptionGroup
-            failure.append(error)
-        group.cancel_scope.cancel()
-    if failure:
-        raise failure[0]
-    return result
