@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from sipp.testing.conformance import DriverConformance
+from sipp.testing.conformance import DriverConformance, KitAnswer
 
 
 class TestLocalConformance(DriverConformance):
@@ -33,6 +33,17 @@ class TestLocalConformance(DriverConformance):
     def rich_descriptor(self, descriptor: dict[str, Any]) -> dict[str, Any]:
         # Tool schemas and tool turns make longer prompts than the text checks.
         return {**descriptor, "n_ctx": 2048}
+
+    @pytest.fixture
+    def structured_request(self) -> dict[str, Any]:
+        # Greedy: sampled, the tiny model now and then writes a control character
+        # inside the JSON string, which the grammar allows and JSON does not.
+        return {
+            "messages": [{"role": "user", "content": "Answer in JSON: what is 2 + 2?"}],
+            "output": KitAnswer,
+            "max_tokens": 64,
+            "temperature": 0,
+        }
 
     @pytest.fixture
     def reasoning_request(self) -> dict[str, Any]:
