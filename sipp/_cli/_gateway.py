@@ -6,12 +6,10 @@ core installs no server code; this command only forwards its words to it.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any
 
-__all__ = ["add_gateway_command", "gateway_main"]
+__all__ = ["gateway_main"]
 
 INSTALL_HINT = (
     "sipp gateway: the gateway server is not installed; install the sipp-gateway-server "
@@ -34,17 +32,3 @@ def gateway_main(argv: Sequence[str]) -> int:
         code = exit_.code
         return code if isinstance(code, int) else (0 if code is None else 2)
     return status
-
-
-def add_gateway_command(commands: Any) -> None:
-    parser = commands.add_parser(
-        "gateway",
-        help="run the standalone gateway server (needs sipp-gateway-server)",
-        add_help=False,
-    )
-    # REMAINDER does not take a leading option, so ``sipp gateway --help`` is forwarded here.
-    parser.add_argument("-h", "--help", dest="gateway_help", action="store_true")
-    parser.add_argument("words", nargs=argparse.REMAINDER)
-    parser.set_defaults(
-        handler=lambda args: gateway_main(["--help"] * args.gateway_help + args.words)
-    )
