@@ -121,6 +121,16 @@ class _TextRequest(_Value, frozen=True, kw_only=True):
     #: ``options_type`` once the client has checked it (a dict before).
     options: Any = None
 
+    # Contract v1 names, read-only: a v1 driver reads its free-form options under
+    # the keyword it declared (``extras``); v2 hands every driver ``options``.
+    @property
+    def provider_options(self) -> dict[str, Any] | None:
+        return self.options if isinstance(self.options, dict) else None
+
+    @property
+    def endpoint_options(self) -> dict[str, Any] | None:
+        return self.options if isinstance(self.options, dict) else None
+
 
 class QueryRequest(_TextRequest, frozen=True, kw_only=True):
     """A raw prompt to complete."""
@@ -149,6 +159,16 @@ class EmbedRequest(_Value, frozen=True, kw_only=True):
     timeout: float | Timeouts | None = None
     retries: int | None = None
     options: Any = None
+
+    # Contract v1 names, read-only: a v1 driver reads its free-form options under
+    # the keyword it declared (``extras``); v2 hands every driver ``options``.
+    @property
+    def provider_options(self) -> dict[str, Any] | None:
+        return self.options if isinstance(self.options, dict) else None
+
+    @property
+    def endpoint_options(self) -> dict[str, Any] | None:
+        return self.options if isinstance(self.options, dict) else None
 
     def __post_init__(self) -> None:
         if isinstance(self.input, list) and not self.input:
