@@ -32,6 +32,14 @@ _SHOWN = re.compile(
 )
 
 
+def test_the_guide_shows_every_file_of_the_package_as_it_is() -> None:
+    shown = {path: code for path, code in _SHOWN.findall(GUIDE.read_text())}
+    files = [PACKAGE / "pyproject.toml", *sorted((PACKAGE / "echo_cloud").glob("*.py"))]
+    assert sorted(shown) == sorted(str(f.relative_to(ROOT)) for f in files)
+    for file in files:
+        assert shown[str(file.relative_to(ROOT))] == file.read_text(), file
+
+
 def test_the_entry_point_names_the_factory() -> None:
     assert load_driver("provider.echo-cloud") is echo_cloud_driver
 
