@@ -21,7 +21,8 @@ import asyncio
 import json
 from typing import Any
 
-API_KEY = "sk-echo-test-0123456789abcdef"
+# Not shaped like a known key: only the driver's own Redactor can mask it.
+API_KEY = "echo-secret-0123456789abcdef"
 REGION = "eu-echo-1"
 
 
