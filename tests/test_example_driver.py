@@ -33,11 +33,12 @@ _SHOWN = re.compile(
 
 
 def test_the_guide_shows_every_file_of_the_package_as_it_is() -> None:
-    shown = {path: code for path, code in _SHOWN.findall(GUIDE.read_text())}
+    shown = dict(_SHOWN.findall(GUIDE.read_text(encoding="utf-8")))
     files = [PACKAGE / "pyproject.toml", *sorted((PACKAGE / "echo_cloud").glob("*.py"))]
-    assert sorted(shown) == sorted(str(f.relative_to(ROOT)) for f in files)
-    for file in files:
-        assert shown[str(file.relative_to(ROOT))] == file.read_text(), file
+    names = [file.relative_to(ROOT).as_posix() for file in files]
+    assert sorted(shown) == sorted(names)
+    for name, file in zip(names, files, strict=True):
+        assert shown[name] == file.read_text(encoding="utf-8"), name
 
 
 def test_the_entry_point_names_the_factory() -> None:
