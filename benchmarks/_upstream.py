@@ -135,7 +135,7 @@ class _Connection(asyncio.Protocol):
         self._streaming: asyncio.Task[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports are not asyncio.Transport subclasses, only alike.
+        # uvloop's transports are not subclasses of asyncio.Transport: no isinstance check.
         self._transport = cast(asyncio.Transport, transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
