@@ -30,6 +30,7 @@ import anyio.abc
 from ._app import GatewayServer
 from ._checks import parse_listen
 from ._config import ServerConfig
+from ._gc import freeze_startup
 from ._guard import ConnectionGuard, uvicorn_protocol
 from ._serve_trio import serve_hypercorn
 
@@ -164,6 +165,7 @@ async def serve_gateway(
             await group.start(management.run)
             await group.start(public.run)
             async with app.running():
+                freeze_startup()
                 public_url = _url(public_sock)
                 management_url = _url(management_sock)
                 logger.warning(
