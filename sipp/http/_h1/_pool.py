@@ -89,6 +89,8 @@ class Pool:
                 return connection
         if not self._claim_slot(origin):
             handed = await self._wait(origin, pool_timeout)
+            if self._closed:
+                raise RuntimeError("the transport is closed")
             if handed is not None:
                 self._active.add(handed)
                 return handed
@@ -214,4 +216,7 @@ class Pool:
         self._idle_count = 0
         self._closing.extend(self._active)
         self._active.clear()
+        self._slots = 0
+        while self._waiters:  # wake them to be told the pool is closed
+            self._waiters.popleft().event.set()
         await self._close_pending()
