@@ -46,13 +46,18 @@ class StaleConnection(Exception):
 class Connection:
     """A byte stream to one origin plus the bytes read past the last response."""
 
-    __slots__ = ("_buffer", "_stream", "_tls", "idle_since", "origin", "requests", "reusable")
+    __slots__ = (
+        "_buffer", "_fd", "_stream", "_tls", "idle_since", "origin", "requests", "reusable",
+    )  # fmt: skip
 
     def __init__(
         self, stream: anyio.abc.ByteStream, origin: tuple[bytes, bytes, int], *, tls: bool
     ) -> None:
         self._stream = stream
         self._tls = tls
+        # Looked up once: anyio builds its attribute table on every extra() call.
+        sock = stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
+        self._fd = sock.fileno() if sock is not None else -1
         self._buffer = b""
         self.origin = origin
         #: Requests sent so far; a failure on a connection with requests > 1 may be stale.
@@ -69,11 +74,10 @@ class Connection:
         """
         if self._buffer:
             return False
-        sock = self._stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
-        if sock is None or _poll is None:
+        fd = self._fd
+        if fd < 0 or _poll is None:
             return True
         try:
-            fd = sock.fileno()
             poller = _poll()
             poller.register(fd, select.POLLIN)
             if not poller.poll(0):
