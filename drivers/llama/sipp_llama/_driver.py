@@ -144,6 +144,7 @@ class LlamaDriver:
             stop=request.stop,
             context_key=local.context_key if local else None,
             external_cancel=lambda: call.cancel_requested,
+            stream_interval=descriptor.stream_interval,
         )
         router = OutputRouter(
             self._splitter(prompt),
@@ -285,6 +286,8 @@ def _check(descriptor: LocalDescriptor, name: str) -> None:
     tags = descriptor.reasoning_tags
     if tags is not None and not all(tags):
         problems.append("reasoning_tags must be two non-empty strings (or null)")
+    if descriptor.stream_interval < 0:
+        problems.append("stream_interval must be >= 0 seconds")
     if descriptor.max_queue < 0:
         problems.append("max_queue must be >= 0")
     if problems:
