@@ -2,37 +2,44 @@
 
 What it measures, all in one run, on the test model (or ``SIPP_TEST_MODEL``):
 
-* single-stream decode tokens/s (256 tokens, greedy), from the first token to
-  the last, through Sipp, through llama-cpp-python's high-level streaming API
+* single-stream decode tokens/s (256 tokens, greedy) at each ``n_threads``
+  in ``--threads`` (default 1 and every usable CPU), through Sipp, through
+  llama-cpp-python's high-level streaming API
   (``Llama.create_completion(stream=True)``), and through a bare low-level
-  decode loop (the floor). Each runs in its own clean subprocess, because
+  decode loop (the floor), all at the same ``n_threads`` and with the same
+  attention kernel (``--flash-attn``, default on, set explicitly on every
+  side and printed). Each runs in its own clean subprocess, because
   llama.cpp decodes slower on a thread of a process where another thread
-  already drove it;
+  already drove it. The ratio that matters is Sipp over the *best* direct
+  baseline of the same repeat; the greedy texts are compared too, since a
+  different kernel shows as different text from the first tokens on;
 * event-loop lag p99 while Sipp generates (a 5 ms ticker on the same loop);
 * 8 concurrent requests on one Sipp endpoint (continuous batching) against
   the same 8 run one after another through the high-level API: aggregate
   tokens/s, and how many outputs equal their sequential twin under greedy
-  sampling.
+  sampling (lag and concurrency at the driver's default ``n_threads``).
 
 Every figure is a ratio against a baseline measured in the same run; each
-measurement repeats (``--repeats``, interleaved so load from other processes
-spreads over all of them) and the table shows median and spread (min..max).
-Results go to ``benchmarks/results/local.json``.
+measurement repeats (``--repeats``, interleaved, with the order rotated each
+repeat, so load from other processes spreads over all of them) and the table
+shows median and spread (min..max). Results go to ``benchmarks/results/local.json``.
 
-    python benchmarks/bench_local.py [--repeats 5] [--threads N]
+    python benchmarks/bench_local.py [--repeats 5] [--threads 1,2] [--flash-attn on|off]
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from _report import summary, write
 
 PROMPT = "The history of the city of Paris begins"
 TOKENS = 256
@@ -42,7 +49,7 @@ CONCURRENT_PROMPTS = [
     f"Here is a short story about the number {n}. Once upon a time" for n in range(8)
 ]
 CONCURRENT_TOKENS = 64
-RESULTS = Path(__file__).parent / "results" / "local.json"
+STREAM_MODES = ("sipp", "high-level", "bare")
 
 
 def _model() -> str:
@@ -51,9 +58,14 @@ def _model() -> str:
     return str(test_model_path())
 
 
-def _threads(requested: int) -> int:
-    if requested:
-        return requested
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _default_threads() -> int:
     from sipp_llama._native import _default_threads
 
     return _default_threads()
@@ -85,33 +97,36 @@ def _patch_extra_buffers() -> None:
 # -- the measurements, each run in its own process -------------------------------------
 
 
-def _llama(threads: int) -> Any:
+def _llama(threads: int, flash_attn: bool) -> Any:
     _patch_extra_buffers()
     from llama_cpp import Llama
 
-    # flash_attn=True: llama.cpp's own default (auto) turns it on for this CPU,
-    # as the driver and the bare loop get it; llama-cpp-python turns it off.
-    # Without it the greedy texts differ from the first tokens on, by kernel.
+    # llama-cpp-python turns flash attention off unless asked; llama.cpp's own
+    # default (auto) turns it on for CPUs. Every side gets the same explicit value.
     return Llama(
         _model(),
         n_ctx=2048,
         n_threads=threads,
         n_threads_batch=_batch_threads(),
-        flash_attn=True,
+        flash_attn=flash_attn,
         verbose=False,
     )
 
 
-def run_highlevel(threads: int) -> dict[str, Any]:
-    llm = _llama(threads)
-    stamps = []
-    for _ in llm.create_completion(PROMPT, max_tokens=TOKENS, temperature=0, stream=True):
+def run_highlevel(threads: int, flash_attn: bool) -> dict[str, Any]:
+    llm = _llama(threads, flash_attn)
+    stamps, parts = [], []
+    for chunk in llm.create_completion(PROMPT, max_tokens=TOKENS, temperature=0, stream=True):
+        choice = chunk["choices"][0]
+        if choice["finish_reason"] is not None and not choice["text"]:
+            continue  # the closing chunk carries no token
         stamps.append(time.perf_counter())
-    return {"tokens": len(stamps), "tps": (len(stamps) - 1) / (stamps[-1] - stamps[0])}
+        parts.append(choice["text"])
+    return {"tokens": len(stamps), "tps": _rate(stamps), "text": "".join(parts)}
 
 
-def run_highlevel_sequential(threads: int) -> dict[str, Any]:
-    llm = _llama(threads)
+def run_highlevel_sequential(threads: int, flash_attn: bool) -> dict[str, Any]:
+    llm = _llama(threads, flash_attn)
     texts, tokens = [], 0
     started = time.perf_counter()
     for prompt in CONCURRENT_PROMPTS:
@@ -122,7 +137,7 @@ def run_highlevel_sequential(threads: int) -> dict[str, Any]:
     return {"tokens": tokens, "tps": tokens / elapsed, "texts": texts}
 
 
-def run_bare(threads: int) -> dict[str, Any]:
+def run_bare(threads: int, flash_attn: bool) -> dict[str, Any]:
     import llama_cpp as ll
     from sipp_llama._native import _use_extra_buffers
 
@@ -135,6 +150,9 @@ def run_bare(threads: int) -> dict[str, Any]:
     vocab = ll.llama_model_get_vocab(model)
     cparams = ll.llama_context_default_params()
     cparams.n_ctx, cparams.n_threads, cparams.n_threads_batch = 2048, threads, _batch_threads()
+    cparams.flash_attn_type = (
+        ll.LLAMA_FLASH_ATTN_TYPE_ENABLED if flash_attn else ll.LLAMA_FLASH_ATTN_TYPE_DISABLED
+    )
     ctx = ll.llama_init_from_model(model, cparams)
     buffer = (ll.llama_token * 256)()
     data = PROMPT.encode()
@@ -147,34 +165,67 @@ def run_bare(threads: int) -> dict[str, Any]:
     ll.llama_decode(ctx, batch)
     chain = ll.llama_sampler_chain_init(ll.llama_sampler_chain_default_params())
     ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_greedy())
-    stamps, index, pos = [], n - 1, n
+    stamps, generated, index, pos = [], [], n - 1, n
     for _ in range(TOKENS):
         token = ll.llama_sampler_sample(chain, ctx, index)
         stamps.append(time.perf_counter())
         if ll.llama_vocab_is_eog(vocab, token):
+            stamps.pop()
             break
+        generated.append(token)
         batch.token[0], batch.pos[0], batch.seq_id[0][0], batch.logits[0] = token, pos, 0, True
         batch.n_tokens, index, pos = 1, 0, pos + 1
         ll.llama_decode(ctx, batch)
-    return {"tokens": len(stamps), "tps": (len(stamps) - 1) / (stamps[-1] - stamps[0])}
+    # Detokenized after the timing, so the loop stays bare.
+    piece = ctypes.create_string_buffer(64)
+    raw = b""
+    for token in generated:
+        size = ll.llama_token_to_piece(vocab, token, piece, 64, 0, False)
+        raw += piece.raw[:size]
+    return {"tokens": len(stamps), "tps": _rate(stamps), "text": raw.decode(errors="replace")}
 
 
-def run_sipp(threads: int) -> dict[str, Any]:
+def _descriptor(threads: int, flash_attn: bool) -> dict[str, Any]:
+    return {
+        "kind": "local",
+        "source": _model(),
+        "n_threads": threads,
+        "n_threads_batch": _batch_threads(),
+        "n_parallel": 8,
+        "flash_attn": flash_attn,
+    }
+
+
+def run_sipp(threads: int, flash_attn: bool) -> dict[str, Any]:
     import anyio
 
     from sipp import SippClient
 
     async def main() -> dict[str, Any]:
-        descriptor = {
-            "kind": "local",
-            "source": _model(),
-            "n_threads": threads,
-            "n_threads_batch": _batch_threads(),
-            "n_parallel": 8,
-        }
+        async with SippClient() as client:
+            model = await client.add("bench", _descriptor(threads, flash_attn))
+            stamps: list[float] = []
+            run = client.query(
+                PROMPT, endpoint=model, max_tokens=TOKENS, temperature=0, emit_tokens=True
+            )
+            async for batch in run.tokens:
+                # What a reader sees: every token of a batch arrives when the batch does.
+                stamps.extend([time.perf_counter()] * batch.frame_count)
+            response = await run
+        return {"tokens": len(stamps), "tps": _rate(stamps), "text": response.text}
+
+    return anyio.run(main)
+
+
+def run_sipp_concurrent(threads: int, flash_attn: bool) -> dict[str, Any]:
+    import anyio
+
+    from sipp import SippClient
+
+    async def main() -> dict[str, Any]:
         lags: list[float] = []
         async with SippClient() as client:
-            model = await client.add("bench", descriptor)
+            model = await client.add("bench", _descriptor(threads, flash_attn))
 
             async def ticker() -> None:
                 while True:
@@ -182,21 +233,12 @@ def run_sipp(threads: int) -> dict[str, Any]:
                     await anyio.sleep(0.005)
                     lags.append(anyio.current_time() - before - 0.005)
 
-            # Throughput alone first: the ticker's own wake-ups cost CPU on a 2-CPU box.
-            stamps = []
-            run = client.query(
-                PROMPT, endpoint=model, max_tokens=TOKENS, temperature=0, emit_tokens=True
-            )
-            async for batch in run.tokens:
-                stamps.extend([time.perf_counter()] * batch.frame_count)
-            response = await run
             async with anyio.create_task_group() as group:
                 group.start_soon(ticker)
                 run = client.query(PROMPT, endpoint=model, max_tokens=128, emit_tokens=True)
                 async for _ in run.tokens:
                     pass
                 group.cancel_scope.cancel()
-            tokens = response.usage.output_tokens or 0
             texts: dict[int, str] = {}
             total = 0
 
@@ -218,31 +260,44 @@ def run_sipp(threads: int) -> dict[str, Any]:
             elapsed = time.perf_counter() - started
         lags.sort()
         return {
-            "tokens": tokens,
-            "tps": (tokens - 1) / (stamps[-1] - stamps[0]),
             "lag_p99_ms": lags[int(len(lags) * 0.99)] * 1000,
-            "concurrent_tps": total / elapsed,
-            "concurrent_tokens": total,
-            "concurrent_texts": [texts[i] for i in range(8)],
+            "tps": total / elapsed,
+            "tokens": total,
+            "texts": [texts[i] for i in range(8)],
         }
 
     return anyio.run(main)
 
 
+def _rate(stamps: list[float]) -> float:
+    """Tokens/s from the first token to the last (prompt processing left out)."""
+    return (len(stamps) - 1) / (stamps[-1] - stamps[0])
+
+
 MODES = {
-    "highlevel": run_highlevel,
-    "highlevel-sequential": run_highlevel_sequential,
-    "bare": run_bare,
     "sipp": run_sipp,
+    "high-level": run_highlevel,
+    "bare": run_bare,
+    "sipp-concurrent": run_sipp_concurrent,
+    "high-level-sequential": run_highlevel_sequential,
 }
 
 
 # -- the orchestrator -----------------------------------------------------------------------
 
 
-def _spawn(mode: str, threads: int) -> dict[str, Any]:
+def _spawn(mode: str, threads: int, flash_attn: bool) -> dict[str, Any]:
     out = subprocess.run(
-        [sys.executable, __file__, "--mode", mode, "--threads", str(threads)],
+        [
+            sys.executable,
+            __file__,
+            "--mode",
+            mode,
+            "--threads",
+            str(threads),
+            "--flash-attn",
+            "on" if flash_attn else "off",
+        ],
         check=True,
         capture_output=True,
         text=True,
@@ -251,70 +306,137 @@ def _spawn(mode: str, threads: int) -> dict[str, Any]:
     return result
 
 
-def _summary(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+def _jobs(threads: list[int], concurrency_threads: int) -> list[tuple[str, int]]:
+    jobs = [(mode, count) for count in threads for mode in STREAM_MODES]
+    jobs += [
+        ("sipp-concurrent", concurrency_threads),
+        ("high-level-sequential", concurrency_threads),
+    ]
+    return jobs
 
 
-def _fmt(summary: dict[str, float], unit: str = "") -> str:
-    return f"{summary['median']:.2f}{unit} ({summary['min']:.2f}..{summary['max']:.2f})"
+def _row(measure: str, threads: int | str, values: list[float], target: str = "") -> dict[str, Any]:
+    stats = summary(values)
+    return {
+        "measure": measure,
+        "n_threads": threads,
+        "median": stats["median"],
+        "min": stats["min"],
+        "max": stats["max"],
+        "target": target,
+    }
+
+
+def _stream_rows(count: int, runs: dict[tuple[str, int], list[dict[str, Any]]]) -> list[Any]:
+    sipp, high, bare = (runs[mode, count] for mode in STREAM_MODES)
+    best = [max(h["tps"], b["tps"]) for h, b in zip(high, bare, strict=True)]
+    return [
+        _row("tokens/s sipp", count, [r["tps"] for r in sipp]),
+        _row("tokens/s high-level create_completion", count, [r["tps"] for r in high]),
+        _row("tokens/s bare low-level loop", count, [r["tps"] for r in bare]),
+        _row(
+            "sipp / high-level",
+            count,
+            [s["tps"] / h["tps"] for s, h in zip(sipp, high, strict=True)],
+        ),
+        _row(
+            "sipp / bare loop",
+            count,
+            [s["tps"] / b["tps"] for s, b in zip(sipp, bare, strict=True)],
+        ),
+        _row(
+            "sipp / best baseline",
+            count,
+            [s["tps"] / x for s, x in zip(sipp, best, strict=True)],
+            ">= 0.97",
+        ),
+    ]
+
+
+def _checks(count: int, runs: dict[tuple[str, int], list[dict[str, Any]]]) -> dict[str, Any]:
+    # Same kernel, same greedy text: a mismatch means the comparison is not like for like.
+    sipp, high, bare = (runs[mode, count][0] for mode in STREAM_MODES)
+    return {
+        "tokens (sipp, high-level, bare)": [sipp["tokens"], high["tokens"], bare["tokens"]],
+        "greedy text sipp == bare": sipp["text"] == bare["text"],
+        "greedy text sipp == high-level": sipp["text"] == high["text"],
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument(
+        "--threads",
+        default="",
+        help="comma-separated n_threads for the single stream (default: 1 and every usable CPU)",
+    )
+    parser.add_argument("--flash-attn", choices=("on", "off"), default="on")
     parser.add_argument("--mode", choices=sorted(MODES))
     args = parser.parse_args()
-    threads = _threads(args.threads)
+    flash_attn = args.flash_attn == "on"
     if args.mode:
-        print(json.dumps(MODES[args.mode](threads)))
+        print(json.dumps(MODES[args.mode](int(args.threads), flash_attn)))
         return
-    runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
+    threads = sorted({int(t) for t in args.threads.split(",") if t} or {1, _usable_cpus()})
+    concurrency_threads = _default_threads()
+    jobs = _jobs(threads, concurrency_threads)
+    print(
+        f"model {Path(_model()).name}; n_threads {threads} (concurrency at "
+        f"{concurrency_threads}); flash attention {args.flash_attn} on every side; "
+        f"{args.repeats} repeats on {_usable_cpus()} CPUs",
+        file=sys.stderr,
+    )
+    runs: dict[tuple[str, int], list[dict[str, Any]]] = {job: [] for job in jobs}
     for repeat in range(args.repeats):
-        for mode in MODES:  # interleaved: a burst of outside load hits every mode alike
-            runs[mode].append(_spawn(mode, threads))
+        # Interleaved, and rotated so no mode always follows the same neighbour.
+        shift = repeat % len(jobs)
+        for mode, count in jobs[shift:] + jobs[:shift]:
+            runs[mode, count].append(_spawn(mode, count, flash_attn))
         print(f"repeat {repeat + 1}/{args.repeats} done", file=sys.stderr)
-    sipp, high, bare, seq = (runs[m] for m in ("sipp", "highlevel", "bare", "highlevel-sequential"))
-    ratio_high = [s["tps"] / h["tps"] for s, h in zip(sipp, high, strict=True)]
-    ratio_bare = [s["tps"] / b["tps"] for s, b in zip(sipp, bare, strict=True)]
-    ratio_conc = [s["concurrent_tps"] / q["tps"] for s, q in zip(sipp, seq, strict=True)]
+    rows: list[dict[str, Any]] = []
+    for count in threads:
+        rows += _stream_rows(count, runs)
+    conc, seq = (
+        runs["sipp-concurrent", concurrency_threads],
+        runs["high-level-sequential", concurrency_threads],
+    )
     matches = [
-        sum(a == b for a, b in zip(s["concurrent_texts"], q["texts"], strict=True))
-        for s, q in zip(sipp, seq, strict=True)
+        float(sum(a == b for a, b in zip(c["texts"], q["texts"], strict=True)))
+        for c, q in zip(conc, seq, strict=True)
     ]
-    report = {
-        "model": Path(_model()).name,
-        "threads": threads,
-        "cpus": os.cpu_count(),
-        "repeats": args.repeats,
-        "tokens/s sipp": _summary([r["tps"] for r in sipp]),
-        "tokens/s high-level": _summary([r["tps"] for r in high]),
-        "tokens/s bare loop": _summary([r["tps"] for r in bare]),
-        "sipp / high-level (target >= 1.0)": _summary(ratio_high),
-        "sipp / bare loop (target >= 0.95)": _summary(ratio_bare),
-        "event-loop lag p99 ms (target < 10)": _summary([r["lag_p99_ms"] for r in sipp]),
-        "8 concurrent tokens/s sipp": _summary([r["concurrent_tps"] for r in sipp]),
-        "8 sequential tokens/s high-level": _summary([r["tps"] for r in seq]),
-        "concurrent / sequential (target >= 2.0)": _summary(ratio_conc),
-        "outputs equal to sequential twin (of 8)": _summary([float(m) for m in matches]),
-        "tokens generated (sipp, high-level, bare)": [
-            sipp[0]["tokens"],
-            high[0]["tokens"],
-            bare[0]["tokens"],
-        ],
-        "tokens in the 8 requests (concurrent, sequential)": [
-            sipp[0]["concurrent_tokens"],
-            seq[0]["tokens"],
-        ],
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2))
-    print(f"model {report['model']}, {threads} thread(s), {args.repeats} repeats")
-    print(f"{'measure':45} median (min..max)")
-    for key, value in report.items():
-        if isinstance(value, dict):
-            print(f"{key:45} {_fmt(value)}")
-    print(f"written to {RESULTS}")
+    rows += [
+        _row("event-loop lag p99 ms", concurrency_threads, [r["lag_p99_ms"] for r in conc], "< 10"),
+        _row("8 concurrent tokens/s sipp", concurrency_threads, [r["tps"] for r in conc]),
+        _row("8 sequential tokens/s high-level", concurrency_threads, [r["tps"] for r in seq]),
+        _row(
+            "concurrent / sequential",
+            concurrency_threads,
+            [c["tps"] / q["tps"] for c, q in zip(conc, seq, strict=True)],
+            ">= 2.0",
+        ),
+        _row("outputs equal to sequential twin (of 8)", concurrency_threads, matches),
+    ]
+    checks = {str(count): _checks(count, runs) for count in threads}
+    checks["tokens in the 8 requests (concurrent, sequential)"] = [
+        conc[0]["tokens"],
+        seq[0]["tokens"],
+    ]
+    write(
+        "local",
+        rows,
+        {
+            "model": Path(_model()).name,
+            "cpus": _usable_cpus(),
+            "flash_attn": flash_attn,
+            "repeats": args.repeats,
+            "load_average": os.getloadavg(),
+            "checks": checks,
+        },
+    )
+    print(f"flash attention {args.flash_attn} on every side; load average {os.getloadavg()}")
+    for key, value in checks.items():
+        print(f"  {key}: {value}")
 
 
 if __name__ == "__main__":

@@ -136,6 +136,10 @@ class LlamaDriver:
             seed=_first(request.seed, descriptor.seed),
             grammar=grammar,
         )
+        tags = descriptor.reasoning_tags
+        limit = _reasoning_budget(request)
+        # Under a grammar the worker may not write tokens the grammar did not choose.
+        budget = (limit, tags[1] + "\n") if limit and tags and grammar is None else None
         job = TextJob(
             prompt,
             add_special=add_special,
@@ -144,15 +148,14 @@ class LlamaDriver:
             stop=request.stop,
             context_key=local.context_key if local else None,
             external_cancel=lambda: call.cancel_requested,
+            # The loop counts a reasoning budget as tokens arrive: held tokens would
+            # let the model think past it, so such a request gets every token at once.
+            stream_interval=0.0 if budget else descriptor.stream_interval,
         )
         router = OutputRouter(
             self._splitter(prompt),
             ToolCallParser(_first_call_number(request)) if tools else None,
         )
-        tags = descriptor.reasoning_tags
-        limit = _reasoning_budget(request)
-        # Under a grammar the worker may not write tokens the grammar did not choose.
-        budget = (limit, tags[1] + "\n") if limit and tags and grammar is None else None
         result = await self._relay(job, job.mailbox, call, router, budget)
         if router.made_calls and result.finish_reason == "stop":
             result = msgspec.structs.replace(result, finish_reason="tool_calls")
@@ -285,6 +288,8 @@ def _check(descriptor: LocalDescriptor, name: str) -> None:
     tags = descriptor.reasoning_tags
     if tags is not None and not all(tags):
         problems.append("reasoning_tags must be two non-empty strings (or null)")
+    if descriptor.stream_interval < 0:
+        problems.append("stream_interval must be >= 0 seconds")
     if descriptor.max_queue < 0:
         problems.append("max_queue must be >= 0")
     if problems:

@@ -283,6 +283,12 @@ def _open_context(model: Any, descriptor: LocalDescriptor) -> NativeModel:
     params.n_threads = threads
     params.n_threads_batch = descriptor.n_threads_batch or _default_batch_threads()
     params.embeddings = False
+    if descriptor.flash_attn is not None:
+        params.flash_attn_type = (
+            ll.LLAMA_FLASH_ATTN_TYPE_ENABLED
+            if descriptor.flash_attn
+            else ll.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        )
     if descriptor.embeddings and not _has_pooling(model):
         # A generative model declares no pooling; the mean of its token states is a
         # usable sentence vector. The driver takes that mean itself (see _embed):

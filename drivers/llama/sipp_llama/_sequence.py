@@ -152,6 +152,7 @@ class TextJob(_Job):
         stop: list[str] | None,
         context_key: str | None,
         external_cancel: Callable[[], bool],
+        stream_interval: float = 0.0,
     ) -> None:
         super().__init__(external_cancel, context_key)
         self.prompt_text = prompt_text
@@ -159,7 +160,7 @@ class TextJob(_Job):
         self.sampling = sampling
         self.max_tokens = max_tokens
         self.assembler = TextAssembler(stop)
-        self.mailbox: Mailbox[TextResult] = Mailbox()
+        self.mailbox: Mailbox[TextResult] = Mailbox(stream_interval)
         # Worker-side state, filled in at admission.
         self.prompt: list[int] = []
         #: Every token whose state is in the cache (prompt, then generated ones fed back).

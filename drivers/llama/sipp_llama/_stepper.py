@@ -208,6 +208,9 @@ class Stepper:
         if text:
             job.mailbox.put(text, job.unsent_frames)
             job.unsent_frames = 0
+        else:
+            # Text held for the stream interval must not wait for the next text.
+            job.mailbox.flush()
         if job.assembler.stopped:
             self._finish(job, reason="stop")
         elif job.n_past >= model.n_ctx_seq or (

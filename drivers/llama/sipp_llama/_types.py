@@ -27,6 +27,9 @@ class LocalDescriptor(Descriptor, frozen=True, kw_only=True, forbid_unknown_fiel
     n_threads_batch: int | None = None
     n_batch: int | None = None
     n_gpu_layers: int = 0
+    #: llama.cpp's flash attention: True on, False off, None llama.cpp's own
+    #: choice ("auto": on where the backend supports it, which includes CPUs).
+    flash_attn: bool | None = None
     n_parallel: int = 4
     embeddings: bool = False
     #: Sequences reserved for embeddings: how many inputs of one call decode together
@@ -46,6 +49,11 @@ class LocalDescriptor(Descriptor, frozen=True, kw_only=True, forbid_unknown_fiel
     repeat_penalty: float | None = None
     seed: int | None = None
     max_queue: int = 64
+    #: Seconds between two hand-offs of a stream's text from the worker thread to
+    #: the event loop; the first text goes at once. Each hand-off costs the decode
+    #: thread the loop's work (see docs/local-driver.md, Performance); 0 hands
+    #: over every token as it comes.
+    stream_interval: float = 0.05
     timeout: float | Timeouts | None = None
     verbose: bool = False
 
