@@ -80,6 +80,9 @@ class ProviderDescriptor(Descriptor, frozen=True, kw_only=True, forbid_unknown_f
     #: servers, llama-cpp-python's among them, refuse ids that are not UUIDs).
     request_id_header: str | None = "x-request-id"
     allow_insecure_http: bool = False
+    #: The transport under httpx: sipp's lean HTTP/1.1 one, or ``"httpx"`` for
+    #: httpx's own (see docs/http-transport.md). Plugin drivers may ignore it.
+    http_transport: Literal["lean", "httpx"] = "lean"
 
     @property
     def driver_name(self) -> str:
@@ -135,3 +138,5 @@ class GatewayDescriptor(Descriptor, frozen=True, kw_only=True, forbid_unknown_fi
     max_connections: int | None = None
     protocol_options: dict[str, Any] | None = None
     allow_insecure_http: bool = False
+    #: The transport under httpx (see ProviderDescriptor.http_transport).
+    http_transport: Literal["lean", "httpx"] = "lean"

@@ -25,9 +25,11 @@ from ._exchange import (
     open_event_stream,
     send_request,
 )
+from ._h1 import LeanTransport
 from ._redact import REDACTED, SENSITIVE_HEADERS, Redactor, redact, redact_headers
 from ._sse import MAX_EVENT_BYTES, SSEDecoder, SSEError, SSEEvent
 from ._transport import (
+    HttpTransport,
     build_json_post,
     create_http_client,
     inject_trace_context,
@@ -48,6 +50,8 @@ __all__ = [
     "ErrorBody",
     "ErrorFactory",
     "EventStream",
+    "HttpTransport",
+    "LeanTransport",
     "Redactor",
     "SSEDecoder",
     "SSEError",

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import ipaddress
 import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Final
+from typing import Final, Literal
 
 import httpx
 
@@ -30,9 +31,11 @@ from .._errors import (
 from .._models import Timeouts
 from .._telemetry import inject_headers as inject_trace_context
 from ..driver import Call
+from ._h1 import LeanTransport
 from ._redact import Redactor
 
 __all__ = [
+    "HttpTransport",
     "build_json_post",
     "create_http_client",
     "inject_trace_context",
@@ -157,30 +160,64 @@ def validate_base_url(
     return url.rstrip("/")
 
 
+#: Which transport :func:`create_http_client` puts under httpx.
+HttpTransport = Literal["lean", "httpx"]
+
+
 def create_http_client(
     *,
     max_connections: int = 10,
     connect_timeout: float | None = 10.0,
     headers: Mapping[str, str] | None = None,
     trust_env: bool = True,
+    http_transport: HttpTransport = "lean",
+    http2: bool = False,
+    uds: str | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> httpx.AsyncClient:
     """The endpoint's one pooled client: ``max_connections`` kept alive, only ``connect`` timed.
 
     The read, write and pool phases have no httpx timeout: the core enforces
     first-token, idle and total limits with cancel scopes. Redirects are not
     followed (an API that redirects is misconfigured, and would leak the key).
+
+    Under httpx runs sipp's :class:`LeanTransport` (HTTP/1.1 on anyio, an O(1)
+    pool; see ``docs/http-transport.md``), unless ``http_transport="httpx"``
+    or it cannot serve the case: ``http2``, a Unix socket (``uds``), or a proxy
+    in the environment while ``trust_env``. Those keep httpx's own transport.
+    An explicit ``transport`` is used as given.
     """
     if max_connections < 1:
         raise ConfigurationError("max_connections must be at least 1")
+    if http_transport not in ("lean", "httpx"):
+        raise ConfigurationError(
+            f"http_transport must be 'lean' or 'httpx', not {http_transport!r}"
+        )
+    limits = httpx.Limits(
+        max_connections=max_connections, max_keepalive_connections=max_connections
+    )
+    if transport is None and _lean_fits(http_transport, http2, uds, trust_env):
+        transport = LeanTransport(limits=limits, trust_env=trust_env)
     return httpx.AsyncClient(
         headers=dict(headers or {}),
         timeout=httpx.Timeout(None, connect=connect_timeout),
-        limits=httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        ),
+        limits=limits,
         follow_redirects=False,
         trust_env=trust_env,
+        http2=http2,
+        transport=transport
+        if transport is not None or uds is None
+        else httpx.AsyncHTTPTransport(limits=limits, trust_env=trust_env, http2=http2, uds=uds),
     )
+
+
+def _lean_fits(choice: HttpTransport, http2: bool, uds: str | None, trust_env: bool) -> bool:
+    if choice != "lean" or http2 or uds is not None:
+        return False
+    # httpx reads HTTP(S)_PROXY / ALL_PROXY (any case) when trusting the
+    # environment; the lean transport speaks no proxy protocol, so step aside.
+    proxies = urllib.request.getproxies() if trust_env else {}
+    return not any(proxies.get(scheme) for scheme in ("http", "https", "all"))
 
 
 def request_timeout(timeouts: Timeouts) -> httpx.Timeout:

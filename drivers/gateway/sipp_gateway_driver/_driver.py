@@ -177,6 +177,7 @@ class GatewayDriver:
         self._client = create_http_client(
             max_connections=descriptor.max_connections or DEFAULT_MAX_CONNECTIONS,
             connect_timeout=self.timeouts.connect,
+            http_transport=descriptor.http_transport,
             headers=headers,
             trust_env=False,
         )

@@ -320,6 +320,7 @@ class OpenAIFactory:
         client = create_http_client(
             max_connections=descriptor.max_connections or DEFAULT_MAX_CONNECTIONS,
             connect_timeout=timeouts.connect,
+            http_transport=descriptor.http_transport,
             headers=headers,
         )
         redactor = Redactor([api_key, *(descriptor.headers or {}).values()])
