@@ -100,7 +100,7 @@ def uvicorn_protocol(guard: ConnectionGuard, header_timeout: float, keepalive: f
     except ImportError:
         from uvicorn.protocols.http.h11_impl import H11Protocol as base
 
-    class GuardedProtocol(base):  # type: ignore[misc,valid-type]
+    class GuardedProtocol(base):  # type: ignore[misc]
         _admitted = False
         _deadline: Any = None
         _armed_for: Any = None
