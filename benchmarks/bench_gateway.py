@@ -93,7 +93,11 @@ model_list:
 litellm_settings:
   telemetry: false
   drop_params: true
+general_settings:
+  # LiteLLM refuses to start without one; callers authenticate, as at the gateway.
+  master_key: MASTER_KEY
 """
+LITELLM_KEY = "sk-bench-" + os.urandom(16).hex()
 
 
 # -- processes --------------------------------------------------------------------
@@ -134,7 +138,9 @@ def _start_litellm(upstream: str, work: Path) -> tuple[subprocess.Popen[bytes], 
     if binary is None:
         return None
     config = work / "litellm.yaml"
-    config.write_text(LITELLM_CONFIG.replace("UPSTREAM", upstream))
+    config.write_text(
+        LITELLM_CONFIG.replace("UPSTREAM", upstream).replace("MASTER_KEY", LITELLM_KEY)
+    )
     port = free_port()
     env = {
         **os.environ,
@@ -262,7 +268,8 @@ def main() -> None:
             started = _start_litellm(upstream, work)
             if started is not None:
                 processes.append(started[0])
-                targets.append(Target("litellm", started[1], "/v1/chat/completions"))
+                key = {"authorization": f"Bearer {LITELLM_KEY}"}
+                targets.append(Target("litellm", started[1], "/v1/chat/completions", headers=key))
         targets = [t for t in targets if not wanted or t.name in wanted or t.name == "direct"]
         repeats = []
         for index in range(REPEATS):
