@@ -119,8 +119,9 @@ class _Children:
     """A labelled metric's children by label values, each looked up in the registry once.
 
     ``labels()`` validates the values, takes a lock and builds a key on every
-    call; the gateway's label values are bounded (configuration names,
-    ``_unknown``, status codes), so the children are kept here by their values.
+    call. A child is never removed from the registry, so this map holds
+    exactly the series the registry already holds (bounded as the module
+    docstring says), and never a stale one.
     """
 
     __slots__ = ("_children", "_metric")
