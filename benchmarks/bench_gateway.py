@@ -17,7 +17,9 @@ Every path leads to the same raw asyncio mock upstream (``_upstream.py``,
 Per path and repeat: p50/p99 of sequential non-streaming requests (one
 client) and the *added* p50 (path p50 − direct p50 of the same repeat);
 non-streaming requests/s with 32 clients; streamed tokens/s with 32 clients
-each reading 500-token streams. The load generator (``_load.py``: raw
+each reading 500-token streams; and each server's CPU time per request and
+per stream in those runs (``/proc``; the gateway's two rows share one
+process). The load generator (``_load.py``: raw
 asyncio streams with keep-alive, the same for every path) costs less than
 any hop. ``REPEATS`` (5) repeats run interleaved across the paths, and the
 ratios the targets name are computed per repeat, then summarised (median,
@@ -178,7 +180,15 @@ def _profile_body(stream: bool, tokens: int) -> dict[str, Any]:
     }
 
 
-async def _one_repeat(targets: list[Target]) -> dict[str, dict[str, float]]:
+def _cpu(pid: int | None) -> float:
+    """CPU seconds (user + system) of process ``pid`` so far; 0 when not known."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _one_repeat(targets: list[Target], pids: dict[str, int]) -> dict[str, dict[str, float]]:
     """One repeat: each figure measured for every path in turn (interleaved)."""
     out: dict[str, dict[str, float]] = {t.name: {} for t in targets}
     for target in targets:
@@ -187,13 +197,17 @@ async def _one_repeat(targets: list[Target]) -> dict[str, dict[str, float]]:
         out[target.name]["p50_ms"] = statistics.median(samples) * 1000
         out[target.name]["p99_ms"] = samples[max(0, int(len(samples) * 0.99) - 1)] * 1000
     for target in targets:
+        cpu = _cpu(pids.get(target.name))
         done, elapsed = await closed_loop(target, CLIENTS, RPS_SECONDS, stream=False, tokens=8)
         out[target.name]["rps"] = done / elapsed
+        out[target.name]["cpu_ms_per_request"] = (_cpu(pids.get(target.name)) - cpu) / done * 1e3
     for target in targets:
+        cpu = _cpu(pids.get(target.name))
         done, elapsed = await closed_loop(
             target, CLIENTS, TPS_SECONDS, stream=True, tokens=STREAM_TOKENS
         )
         out[target.name]["tps"] = done * STREAM_TOKENS / elapsed
+        out[target.name]["cpu_ms_per_stream"] = (_cpu(pids.get(target.name)) - cpu) / done * 1e3
     direct = out.get("direct", {}).get("p50_ms", 0.0)
     for figures in out.values():
         figures["added_p50_ms"] = figures["p50_ms"] - direct
@@ -210,6 +224,8 @@ RATIOS: dict[str, tuple[str, str, str]] = {
     "tps_vs_litellm": ("tps", "gateway", "litellm"),
     "tps_vs_passthrough": ("tps", "gateway", "passthrough"),
     "passthrough_rps_vs_litellm": ("rps", "passthrough", "litellm"),
+    "cpu_per_request_vs_passthrough": ("cpu_ms_per_request", "gateway", "passthrough"),
+    "cpu_per_stream_vs_passthrough": ("cpu_ms_per_stream", "gateway", "passthrough"),
 }
 TARGETS = {
     "added_p50_vs_passthrough": "<= 1.05",
@@ -234,6 +250,9 @@ def main() -> None:
     upstream = f"http://127.0.0.1:{mock_port}"
     processes: list[subprocess.Popen[bytes]] = []
     gateway: Gateway | None = None
+    #: Server processes whose CPU time per request and per stream is reported
+    #: (Linux /proc): steadier than rates on a shared machine.
+    pids: dict[str, int] = {}
     load_before = os.getloadavg()
     try:
         processes.append(
@@ -244,6 +263,7 @@ def main() -> None:
             )
         )
         targets = [Target("direct", mock_port, "/v1/chat/completions")]
+        pids["direct"] = processes[0].pid  # the mock's own CPU: it is never the bottleneck
         if not wanted or "passthrough" in wanted:
             port = free_port()
             processes.append(
@@ -254,11 +274,13 @@ def main() -> None:
                 )
             )
             targets.append(Target("passthrough", port, "/v1/chat/completions"))
+            pids["passthrough"] = processes[-1].pid
         if not wanted or wanted & {"gateway", "gateway-profile"}:
             gateway = start_gateway(
                 GATEWAY_CONFIG.replace("UPSTREAM", upstream), "asyncio", directory=work
             )
             gw_port = int(gateway.url.rsplit(":", 1)[1])
+            pids["gateway"] = pids["gateway-profile"] = gateway.process.pid
             auth = {"authorization": f"Bearer {TOKEN}"}
             targets.append(Target("gateway", gw_port, "/v1/chat/completions", headers=auth))
             targets.append(
@@ -268,13 +290,14 @@ def main() -> None:
             started = _start_litellm(upstream, work)
             if started is not None:
                 processes.append(started[0])
+                pids["litellm"] = started[0].pid
                 key = {"authorization": f"Bearer {LITELLM_KEY}"}
                 targets.append(Target("litellm", started[1], "/v1/chat/completions", headers=key))
         targets = [t for t in targets if not wanted or t.name in wanted or t.name == "direct"]
         repeats = []
         for index in range(REPEATS):
             print(f"repeat {index + 1}/{REPEATS} ...", flush=True)
-            repeats.append(_run(lambda: _one_repeat(targets)))
+            repeats.append(_run(lambda: _one_repeat(targets, pids)))
     finally:
         if gateway is not None:
             gateway.stop()
@@ -287,7 +310,10 @@ def main() -> None:
 def _report(
     targets: list[Target], repeats: list[dict[str, dict[str, float]]], load_before: Any
 ) -> None:
-    figures = ("p50_ms", "p99_ms", "added_p50_ms", "rps", "tps")
+    figures = (
+        *("p50_ms", "p99_ms", "added_p50_ms", "rps", "tps"),
+        *("cpu_ms_per_request", "cpu_ms_per_stream"),
+    )
     raw = {t.name: {f: summary([r[t.name][f] for r in repeats]) for f in figures} for t in targets}
     rows = []
     for t in targets:
@@ -300,6 +326,8 @@ def _report(
                 "added_p50_ms": r["added_p50_ms"]["median"],
                 "req_per_s_32": r["rps"]["median"],
                 "tokens_per_s_32": r["tps"]["median"],
+                "cpu_ms_per_req": r["cpu_ms_per_request"]["median"],
+                "cpu_ms_per_stream": r["cpu_ms_per_stream"]["median"],
             }
         )
     ratios: dict[str, dict[str, float]] = {}
