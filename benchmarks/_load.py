@@ -61,18 +61,33 @@ def _openai_body(stream: bool, tokens: int) -> dict[str, Any]:
 class Connection:
     """One keep-alive connection; :meth:`exchange` sends a request and returns its body."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader, self._writer = reader, writer
+    def __init__(
+        self, port: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self._port, self._reader, self._writer = port, reader, writer
 
     @classmethod
     async def open(cls, port: int) -> Connection:
         reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
-        return cls(reader, writer)
+        return cls(port, reader, writer)
 
     async def exchange(self, request: bytes) -> bytes:
         self._writer.write(request)
+        try:
+            head = await self._reader.readuntil(b"\r\n\r\n")
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            if isinstance(exc, asyncio.IncompleteReadError) and exc.partial:
+                raise
+            # The server closed the connection while it was idle (its keep-alive
+            # timeout, e.g. while other clients finished the warm-up): as any
+            # HTTP client does, send the request again on a new connection.
+            self.close()
+            self._reader, self._writer = await asyncio.open_connection(
+                "127.0.0.1", self._port, limit=1 << 20
+            )
+            self._writer.write(request)
+            head = await self._reader.readuntil(b"\r\n\r\n")
         reader = self._reader
-        head = await reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
         length, chunked = -1, False
         for line in head.split(b"\r\n")[1:]:
