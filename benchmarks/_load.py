@@ -127,23 +127,36 @@ def _check(body: bytes, stream: bool, tokens: int) -> None:
         raise RuntimeError(f"stream without its terminator: {body[-300:]!r}")
 
 
-async def sequential(target: Target, count: int, tokens: int = 8) -> list[float]:
-    """Latencies (seconds) of ``count`` non-streaming requests, one at a time."""
-    request = target.request(False, tokens)
-    connection = await Connection.open(target.port)
+async def sequential(
+    targets: list[Target], counts: dict[str, int], *, block: int = 25, tokens: int = 8
+) -> dict[str, list[float]]:
+    """Latencies (seconds) of non-streaming requests sent one at a time, per target.
+
+    The targets take turns in blocks of ``block`` requests (each on its own
+    keep-alive connection) until each has ``counts[name]``: a burst of load
+    from elsewhere on the machine then lands on every path alike, not on
+    whichever happened to be measured during it.
+    """
+    connections = {t.name: await Connection.open(t.port) for t in targets}
+    requests = {t.name: t.request(False, tokens) for t in targets}
+    samples: dict[str, list[float]] = {t.name: [] for t in targets}
+    clock = time.perf_counter
     try:
-        for _ in range(10):  # warm the connection and the path's caches
-            _check(await connection.exchange(request), False, tokens)
-        samples = []
-        clock = time.perf_counter
-        for _ in range(count):
-            start = clock()
-            body = await connection.exchange(request)
-            samples.append(clock() - start)
-            _check(body, False, tokens)
+        for name, connection in connections.items():
+            for _ in range(10):  # warm the connection and the path's caches
+                _check(await connection.exchange(requests[name]), False, tokens)
+        while any(len(samples[n]) < counts[n] for n in samples):
+            for name, connection in connections.items():
+                request, taken = requests[name], samples[name]
+                for _ in range(min(block, counts[name] - len(taken))):
+                    start = clock()
+                    body = await connection.exchange(request)
+                    taken.append(clock() - start)
+                    _check(body, False, tokens)
         return samples
     finally:
-        connection.close()
+        for connection in connections.values():
+            connection.close()
 
 
 async def closed_loop(

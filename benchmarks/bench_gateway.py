@@ -15,7 +15,8 @@ Every path leads to the same raw asyncio mock upstream (``_upstream.py``,
   ``~/.cache/sipp/litellm-venv``; reused when present), never the project's.
 
 Per path and repeat: p50/p99 of sequential non-streaming requests (one
-client) and the *added* p50 (path p50 − direct p50 of the same repeat);
+client; the paths take turns in blocks of 25 requests, so a burst of load
+from elsewhere lands on all of them) and the *added* p50 (path p50 − direct p50 of the same repeat);
 non-streaming requests/s with 32 clients; streamed tokens/s with 32 clients
 each reading 500-token streams; and each server's CPU time per request and
 per stream in those runs (``/proc``; the gateway's two rows share one
@@ -57,7 +58,7 @@ from _report import summary, write  # noqa: E402
 from gwtest import TOKEN, Gateway, free_port, start_gateway, wait_for  # noqa: E402
 
 REPEATS = int(os.environ.get("SIPP_BENCH_REPEATS", "5"))
-SEQUENTIAL = 400
+SEQUENTIAL = 500
 SEQUENTIAL_SLOW = 100  # LiteLLM: ~16 ms a request
 RPS_SECONDS = 2.5
 TPS_SECONDS = 1.5  # every client also finishes the stream it is in
@@ -191,11 +192,11 @@ def _cpu(pid: int | None) -> float:
 async def _one_repeat(targets: list[Target], pids: dict[str, int]) -> dict[str, dict[str, float]]:
     """One repeat: each figure measured for every path in turn (interleaved)."""
     out: dict[str, dict[str, float]] = {t.name: {} for t in targets}
-    for target in targets:
-        count = SEQUENTIAL_SLOW if target.name == "litellm" else SEQUENTIAL
-        samples = sorted(await sequential(target, count))
-        out[target.name]["p50_ms"] = statistics.median(samples) * 1000
-        out[target.name]["p99_ms"] = samples[max(0, int(len(samples) * 0.99) - 1)] * 1000
+    counts = {t.name: SEQUENTIAL_SLOW if t.name == "litellm" else SEQUENTIAL for t in targets}
+    for name, taken in (await sequential(targets, counts)).items():
+        samples = sorted(taken)
+        out[name]["p50_ms"] = statistics.median(samples) * 1000
+        out[name]["p99_ms"] = samples[max(0, int(len(samples) * 0.99) - 1)] * 1000
     for target in targets:
         cpu = _cpu(pids.get(target.name))
         done, elapsed = await closed_loop(target, CLIENTS, RPS_SECONDS, stream=False, tokens=8)
