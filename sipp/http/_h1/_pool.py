@@ -90,6 +90,8 @@ class Pool:
         if not self._claim_slot(origin):
             handed = await self._wait(origin, pool_timeout)
             if self._closed:
+                if handed is not None:
+                    await handed.aclose()
                 raise RuntimeError("the transport is closed")
             if handed is not None:
                 self._active.add(handed)
