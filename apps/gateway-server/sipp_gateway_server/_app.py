@@ -49,7 +49,7 @@ from ._surface import SurfacePath
 from ._surfaces import Surfaces
 from ._targets import Targets
 from ._token_limits import TokenLimits
-from ._trace import continued_trace
+from ._trace import continued_trace, tracing
 from .admin import AdminConsole
 
 if TYPE_CHECKING:
@@ -218,6 +218,9 @@ class GatewayServer:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
+            if not tracing():
+                await self._http(scope, receive, send)
+                return
             # The caller's W3C trace goes on through the run to the upstream (sipp[otel]).
             with continued_trace(scope):
                 await self._http(scope, receive, send)

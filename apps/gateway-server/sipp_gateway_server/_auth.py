@@ -23,7 +23,7 @@ import ipaddress
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
 from ._config import GatewayConfig, RateLimit, TokenLimit
 from ._jwt import TokenRejected, TokenVerifier
@@ -127,9 +127,16 @@ class ClientAddress:
         )
         self._trusted: list[Network] = [ipaddress.ip_network(n, strict=False) for n in trusted]
         self._blocked: list[Network] = [ipaddress.ip_network(n, strict=False) for n in blocklist]
+        # Parsing an address costs more than the rest of the checks: peers and
+        # verdicts are remembered (bounded; the blocklist's cleared when it changes).
+        self._peers: dict[str, str] = {}
+        self._verdicts: dict[str, bool] = {}
 
     def resolve(self, peer: str, headers: Sequence[tuple[bytes, bytes]]) -> str:
-        peer = canonical(peer)
+        known = self._peers.get(peer)
+        if known is None:
+            known = _remember(self._peers, peer, canonical(peer))
+        peer = known
         if self._header is None or not self._trusted or not _within(peer, self._trusted):
             return peer
         # Every line of the header, in order: HTTP says repeated lines mean one
@@ -155,9 +162,26 @@ class ClientAddress:
     def set_blocklist(self, blocklist: Sequence[str]) -> None:
         """Replace the blocklist live (the admin console); the next request sees it."""
         self._blocked = [ipaddress.ip_network(n, strict=False) for n in blocklist]
+        self._verdicts = {}
 
     def blocked(self, address: str) -> bool:
-        return bool(self._blocked) and _within(address, self._blocked)
+        if not self._blocked:
+            return False
+        verdict = self._verdicts.get(address)
+        if verdict is None:
+            verdict = _remember(self._verdicts, address, _within(address, self._blocked))
+        return verdict
+
+
+_T = TypeVar("_T")
+
+
+def _remember(cache: dict[str, _T], key: str, value: _T) -> _T:
+    """``cache[key] = value``, starting over when full (a scan from many addresses)."""
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 def canonical(address: str) -> str:

@@ -25,6 +25,10 @@ from ._config import ConfigError, GatewayConfig, Problem, RateLimit, parse_confi
 from ._lines import Path, line_of
 from ._pool_config import check_pool
 from ._redis_url import check_redis_url
+from ._targets import POOL_SIZE
+
+#: Upstream connections of a target that does not say (``max_connections``): one full pool.
+UPSTREAM_CONNECTIONS = POOL_SIZE
 
 __all__ = ["Secrets", "check_config", "load_config", "parse_listen"]
 
@@ -221,6 +225,12 @@ class _Checker:
             if not file.exists():
                 self.warn((*path, "source"), f"model file {str(file)!r} does not exist")
             resolved["source"] = str(file)
+        fields = getattr(type_, "__struct_fields__", ())
+        if "max_connections" in fields and resolved.get("max_connections") is None:
+            # A driver's own default (10 for the HTTP drivers) suits one
+            # application; a gateway multiplexes many callers onto the target,
+            # and past 10 concurrent requests they queued for a connection.
+            resolved["max_connections"] = UPSTREAM_CONNECTIONS
         try:
             typed = msgspec.convert(resolved, type_, strict=True)
         except msgspec.ValidationError as exc:

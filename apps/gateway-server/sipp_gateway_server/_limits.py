@@ -105,12 +105,15 @@ class Limits:
         if not limits:
             return
         wait: float | None
-        try:
-            wait = await self._shared(lambda: self.state.hit(limits))
-        except StateUnavailable:
-            if self._rate_policy == "closed":
-                raise state_unavailable() from None
-            wait = await self._local.hit(limits)
+        if self.state is self._local:
+            wait = await self._local.hit(limits)  # in memory: no deadline, nothing to fail
+        else:
+            try:
+                wait = await self._shared(lambda: self.state.hit(limits))
+            except StateUnavailable:
+                if self._rate_policy == "closed":
+                    raise state_unavailable() from None
+                wait = await self._local.hit(limits)
         if wait is not None:
             raise Refused("rate_limited", "rate limit exceeded", 429, "rate", wait)
 
@@ -124,6 +127,13 @@ class Limits:
             slots.append((f"target:{target}", per_target))
         member = os.urandom(12).hex()
         taken: Lease | str
+        if self.state is self._local:
+            # In memory: no deadline and no failure policy to apply, so no
+            # cancel scope per request either.
+            taken = await self._local.acquire(slots, member)
+            if isinstance(taken, str):
+                raise Refused("admission", "concurrency limit reached", 429, "admission", 1.0)
+            return taken
         try:
             taken = await self._shared(lambda: self.state.acquire(slots, member))
         except StateUnavailable:
@@ -138,6 +148,9 @@ class Limits:
 
     async def release(self, lease: Lease) -> None:
         """Give the slots back (shielded: it runs while a cancelled request unwinds)."""
+        if lease.local or self.state is self._local:
+            self._local.forget(lease)  # in memory: nothing to await, so nothing to shield
+            return
         with anyio.CancelScope(shield=True):
             if lease.local or self.state is self._local:
                 await self._local.release(lease)

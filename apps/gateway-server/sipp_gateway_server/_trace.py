@@ -5,7 +5,8 @@ Only when OpenTelemetry is set up in this process (something imported
 request's ``traceparent``/``tracestate`` are made the current context while
 the request is handled, so the run's span (``sipp[otel]``) is a child of the
 caller's span and the upstream request carries the same trace on. Otherwise
-it costs one dictionary lookup, and OpenTelemetry is never imported.
+it costs one dictionary lookup (:func:`tracing`), and OpenTelemetry is never
+imported.
 """
 
 from __future__ import annotations
@@ -15,9 +16,15 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["continued_trace"]
+__all__ = ["continued_trace", "tracing"]
 
 _TRACE_HEADERS = (b"traceparent", b"tracestate")
+
+
+def tracing() -> bool:
+    """Whether OpenTelemetry is loaded (else a request skips :func:`continued_trace`:
+    entering a generator-based context manager costs more than the lookup)."""
+    return "opentelemetry.trace" in sys.modules
 
 
 @contextmanager

@@ -127,3 +127,22 @@ def test_two_real_ip_lines_are_not_trusted() -> None:
     one = [(b"x-real-ip", b"1.1.1.1")]
     assert addresses.resolve("127.0.0.1", one) == "1.1.1.1"
     assert addresses.resolve("127.0.0.1", [*one, (b"x-real-ip", b"2.2.2.2")]) == "127.0.0.1"
+
+
+def test_a_changed_blocklist_applies_to_an_address_seen_before() -> None:
+    # Verdicts are remembered per address; the admin console's change must not be shadowed.
+    addresses = ClientAddress("peer", [], ["203.0.113.0/24"])
+    assert addresses.blocked("203.0.113.7")
+    assert not addresses.blocked("198.51.100.1")
+    addresses.set_blocklist(["198.51.100.0/24"])
+    assert not addresses.blocked("203.0.113.7")
+    assert addresses.blocked("198.51.100.1")
+    addresses.set_blocklist([])
+    assert not addresses.blocked("198.51.100.1")
+
+
+def test_a_remembered_peer_resolves_the_same_every_time() -> None:
+    addresses = ClientAddress("peer", [], [])
+    for _ in range(3):
+        assert addresses.resolve("::ffff:192.0.2.1", []) == "192.0.2.1"
+        assert addresses.resolve("2001:db8::0:1", []) == "2001:db8::1"

@@ -272,3 +272,22 @@ def test_defaults_are_safe(tmp_path: Path) -> None:
     assert (server.header_timeout, server.body_timeout, server.keepalive_timeout) == (10, 30, 5)
     assert server.max_connections == 1000
     assert config.targets[0].max_seconds == 600
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        pytest.param("", 64, id="unset-one-full-pool"),
+        pytest.param("max_connections = 8\n", 8, id="configured"),
+    ],
+)
+def test_an_http_target_gets_a_gateways_connection_pool(
+    tmp_path: Path, line: str, expected: int
+) -> None:
+    # The driver's own default (10) made the 11th concurrent caller wait for a connection.
+    text = GOOD + '[[targets]]\nname = "up"\nkind = "provider"\nprovider = "openai_compatible"\n'
+    text += 'model = "m"\nbase_url = "http://127.0.0.1:1/v1"\n' + line
+    path = tmp_path / "gateway.toml"
+    path.write_text(text)
+    _, secrets = load_config(path, environ=ENV)
+    assert secrets.descriptors["up"]["max_connections"] == expected
