@@ -10,6 +10,8 @@ adapters: every response object here is a plain ASGI application, and
 * bodies: :func:`gateway_text_response_body`, :func:`gateway_embedding_response_body`;
 * streaming: :func:`gateway_text_stream_response` (SSE; cancels the run with
   ``client_disconnected`` when the client leaves);
+* disconnects: :func:`run_unless_disconnected` (a watcher task, or the
+  server's :data:`DISCONNECT_EXTENSION` callback where it offers one);
 * errors: :class:`GatewayProfileError`, :func:`gateway_error_response`;
 * the rich-chat extension (content parts, tool turns, ``tools``,
   ``tool_choice``, ``output_schema``, ``reasoning``, array embed ``input``;
@@ -27,6 +29,7 @@ from ._decode import (
     decode_gateway_embed_body,
     decode_gateway_query_body,
 )
+from ._disconnect import DISCONNECT_EXTENSION, run_unless_disconnected
 from ._events import (
     GatewayDone,
     GatewayEvent,
@@ -57,6 +60,7 @@ from ._stream import GatewayStreamResponse, gateway_text_stream_response
 from .asgi import read_json_body
 
 __all__ = [
+    "DISCONNECT_EXTENSION",
     "JS_WHITESPACE",
     "DecodedChat",
     "DecodedEmbed",
@@ -88,6 +92,7 @@ __all__ = [
     "read_json_body",
     "reasoning_frame",
     "request_id_from_scope",
+    "run_unless_disconnected",
     "token_frame",
     "tool_call_frame",
     "usage_frame",

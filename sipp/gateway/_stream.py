@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Final
 import anyio
 
 from ._decode_rich import uses_extension
+from ._disconnect import run_unless_disconnected
 from ._events import (
     done_frame,
     error_frame,
@@ -39,7 +40,7 @@ from ._responses import _usage, gateway_error_response, request_id_from_scope
 if TYPE_CHECKING:
     from .._handles import Run
     from .._models import TokenBatch
-    from ._asgi_types import Receive, Scope, Send
+from ._asgi_types import Receive, Scope, Send
 
 __all__ = ["GatewayStreamResponse", "gateway_text_stream_response"]
 
@@ -66,24 +67,19 @@ class GatewayStreamResponse:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = request_id_from_scope(scope).encode("latin-1")
+        run = self.run
+
+        async def write() -> None:
+            try:
+                await self._write(scope, send, request_id)
+            except OSError:
+                # Some servers report a write to a closed connection this way.
+                run.cancel("client_disconnected")
+
         try:
-            async with anyio.create_task_group() as group:
-
-                async def watch() -> None:
-                    while True:
-                        message = await receive()
-                        if message["type"] == "http.disconnect":
-                            self.run.cancel("client_disconnected")
-                            group.cancel_scope.cancel()
-                            return
-
-                group.start_soon(watch)
-                try:
-                    await self._write(scope, send, request_id)
-                except OSError:
-                    # Some servers report a write to a closed connection this way.
-                    self.run.cancel("client_disconnected")
-                group.cancel_scope.cancel()
+            await run_unless_disconnected(
+                scope, receive, write, lambda: run.cancel("client_disconnected")
+            )
         except anyio.get_cancelled_exc_class():
             # The server is going down: the run must not outlive its stream.
             self.run.cancel("server_shutdown")
@@ -98,8 +94,12 @@ class GatewayStreamResponse:
         try:
             first = await anext(tokens, None)
         except Exception as error:  # the run failed before its first token
+            if self.run.cancel_reason == "client_disconnected":
+                return
             await gateway_error_response(error)(scope, _noop_receive, send)
             return
+        if self.run.cancel_reason == "client_disconnected":
+            return  # nobody to answer (and no status to log but the 499)
         await send(
             {
                 "type": "http.response.start",

@@ -21,7 +21,9 @@ connections once exhausted the process's descriptors and made ``/healthz``
 
 On uvicorn the cap and the header deadline live in :func:`uvicorn_protocol`,
 a subclass of uvicorn's httptools protocol (h11's when httptools is not
-installed). On hypercorn its own idle timer
+installed). With httptools it also offers requests the
+``sipp.on_disconnect`` scope extension, so noticing a client that left costs
+a callback instead of a watcher task per request. On hypercorn its own idle timer
 already runs from the moment a connection opens until a request's headers
 are complete, so the header deadline is its ``keep_alive_timeout`` (set to
 the smaller of the two, see ``_serve.py``), and the cap is the accept loop
@@ -32,7 +34,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, Final
+
+from sipp.gateway import DISCONNECT_EXTENSION
 
 __all__ = ["LOG_EVERY", "ConnectionGuard", "uvicorn_protocol"]
 
@@ -104,6 +109,7 @@ def uvicorn_protocol(guard: ConnectionGuard, header_timeout: float, keepalive: f
         _admitted = False
         _deadline: Any = None
         _armed_for: Any = None
+        _on_lost: Callable[[], None] | None = None
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
@@ -120,6 +126,24 @@ def uvicorn_protocol(guard: ConnectionGuard, header_timeout: float, keepalive: f
             if self._deadline is not None:
                 self._deadline.cancel()
             super().connection_lost(exc)
+            on_lost, self._on_lost = self._on_lost, None
+            if on_lost is not None:
+                on_lost()
+
+        if hasattr(base, "on_headers_complete"):  # httptools' parser callback
+
+            def on_headers_complete(self) -> None:
+                super().on_headers_complete()
+                # Offered to the app instead of a task per request that waits on
+                # ``receive`` for ``http.disconnect`` (see sipp.gateway._disconnect).
+                self.scope["extensions"] = {DISCONNECT_EXTENSION: self._register_on_lost}
+
+        def _register_on_lost(self, callback: Callable[[], None]) -> Callable[[], None]:
+            self._on_lost = callback
+            return self._withdraw_on_lost
+
+        def _withdraw_on_lost(self) -> None:
+            self._on_lost = None
 
         def on_response_complete(self) -> None:
             super().on_response_complete()

@@ -37,6 +37,7 @@ from sipp.gateway import (
     gateway_text_response_body,
     read_json_body,
     request_id_from_scope,
+    run_unless_disconnected,
 )
 from sipp.gateway.asgi import payload_too_large
 
@@ -143,7 +144,7 @@ class RequestPath:
                     max_tokens = getattr(decoded.request, "max_tokens", None)
                     reservation = await self._tokens.reserve(principal, max_tokens)
                 lease = await self._limits.admit(target)
-                response = await self._run(operation, decoded, record, receive)
+                response = await self._run(operation, decoded, record, scope, receive)
             except Refused as refused:
                 record.code = refused.code
                 if refused.reason != "resolution":
@@ -171,14 +172,14 @@ class RequestPath:
         return await read_body_within(receive, self._max_bytes, self._body_timeout)
 
     async def _run(
-        self, operation: str, decoded: Any, record: RequestRecord, receive: Receive
+        self, operation: str, decoded: Any, record: RequestRecord, scope: Scope, receive: Receive
     ) -> Any:
         target = decoded.target
         config = self._targets.configs[target]
         request = bound_request(decoded.request, config.max_tokens, config.max_seconds)
         run = self._targets.start(operation, request, target=target)
         if operation == "embed":
-            result = await unless_disconnected(run, receive)
+            result = await unless_disconnected(run, scope, receive)
             record.tokens_in = result.usage.input_tokens
             body = gateway_embedding_response_body(target, result, batch=decoded.batch)
             return GatewayJSONResponse(body, headers={"x-request-id": record.request_id})
@@ -189,7 +190,7 @@ class RequestPath:
                 return GatewayStreamResponse(run)
             # Counted: an upstream that ignores max_tokens is cut at it.
             return GatewayStreamResponse(cast(Run, BoundedRun(run, limit)))
-        response = await unless_disconnected(run, receive)
+        response = await unless_disconnected(run, scope, receive)
         record.tokens_in = response.usage.input_tokens
         record.tokens_out = response.usage.output_tokens
         body = gateway_text_response_body(target, response)
@@ -234,27 +235,11 @@ def _error(error: BaseException, record: RequestRecord, request_id: str) -> Gate
     return response
 
 
-async def unless_disconnected(run: Any, receive: Receive) -> Any:
+async def unless_disconnected(run: Any, scope: Scope, receive: Receive) -> Any:
     """Await ``run``; cancel it with ``client_disconnected`` if the client goes away first."""
-
-    async def watch() -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                run.cancel("client_disconnected")
-                return
-
-    failure: list[Exception] = []
-    async with anyio.create_task_group() as group:
-        group.start_soon(watch)
-        try:
-            result = await run
-        except Exception as error:  # raised below, unwrapped (not in an ExceptionGroup)
-            failure.append(error)
-        group.cancel_scope.cancel()
-    if failure:
-        raise failure[0]
-    return result
+    return await run_unless_disconnected(
+        scope, receive, lambda: run.response, lambda: run.cancel("client_disconnected")
+    )
 
 
 async def read_body_within(receive: Receive, max_bytes: int, seconds: float) -> Any:

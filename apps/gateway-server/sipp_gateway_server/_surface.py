@@ -253,7 +253,7 @@ class SurfacePath:
             finally:
                 note_run(run, record)
             return
-        result = await unless_disconnected(run, receive)
+        result = await unless_disconnected(run, scope, receive)
         usage = result.usage
         record.tokens_in = usage.input_tokens
         record.tokens_out = getattr(usage, "output_tokens", None)

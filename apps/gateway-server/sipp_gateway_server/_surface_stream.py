@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import anyio
 
+from sipp.gateway import run_unless_disconnected
+
 if TYPE_CHECKING:
     from sipp import Run, TextResponse, TokenBatch
     from sipp.gateway.asgi import ASGIApp, Receive, Scope, Send
@@ -65,24 +67,18 @@ class SurfaceStream:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
         run = self.run
+
+        async def write() -> None:
+            try:
+                await self._write(scope, send, request_id)
+            except OSError:
+                # Some servers report a write to a closed connection this way.
+                run.cancel("client_disconnected")
+
         try:
-            async with anyio.create_task_group() as group:
-
-                async def watch() -> None:
-                    while True:
-                        message = await receive()
-                        if message["type"] == "http.disconnect":
-                            run.cancel("client_disconnected")
-                            group.cancel_scope.cancel()
-                            return
-
-                group.start_soon(watch)
-                try:
-                    await self._write(scope, send, request_id)
-                except OSError:
-                    # Some servers report a write to a closed connection this way.
-                    run.cancel("client_disconnected")
-                group.cancel_scope.cancel()
+            await run_unless_disconnected(
+                scope, receive, write, lambda: run.cancel("client_disconnected")
+            )
         except anyio.get_cancelled_exc_class():
             run.cancel("server_shutdown")
             raise
@@ -95,8 +91,12 @@ class SurfaceStream:
         try:
             first = await anext(tokens, None)
         except Exception as error:  # failed before its first token: a real status
+            if self.run.cancel_reason == "client_disconnected":
+                return
             await self._json_error(error)(scope, _no_body, send)
             return
+        if self.run.cancel_reason == "client_disconnected":
+            return  # nobody to answer (and no status to log but the 499)
         rid = request_id.encode("latin-1")
         headers = [*_HEADERS, (b"x-request-id", rid), (b"request-id", rid)]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
