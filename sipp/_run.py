@@ -59,7 +59,16 @@ def _new_id(prefix: str) -> str:
 class _Call:
     """The ``sipp.driver.Call`` the core hands a driver for one attempt."""
 
-    __slots__ = ("_state", "attempt", "request_id", "stream", "timeouts")
+    __slots__ = (
+        "_state",
+        "attempt",
+        "emit",
+        "emit_reasoning",
+        "emit_tool_call",
+        "request_id",
+        "stream",
+        "timeouts",
+    )
 
     def __init__(self, state: RunState, attempt: int) -> None:
         self._state = state
@@ -67,17 +76,10 @@ class _Call:
         self.stream = state.stream
         self.timeouts = state.timeouts
         self.attempt = attempt
-
-    async def emit(self, text: str, frames: int = 1) -> None:
-        self._state.on_emit(text, frames)
-
-    async def emit_reasoning(self, text: str, frames: int = 1) -> None:
-        self._state.on_reasoning(text, frames)
-
-    async def emit_tool_call(
-        self, index: int, *, id: str | None = None, name: str | None = None, arguments: str = ""
-    ) -> None:
-        self._state.on_tool_call(ToolCallDelta(index=index, id=id, name=name, arguments=arguments))
+        # The state's own coroutines, so a driver's `await call.emit(...)` is one call, not two.
+        self.emit = state.emit
+        self.emit_reasoning = state.emit_reasoning
+        self.emit_tool_call = state.emit_tool_call
 
     @property
     def cancel_requested(self) -> bool:
@@ -113,10 +115,21 @@ class RunState:
         self.response: TextResponse | EmbeddingResponse | None = None
         self.error: BaseException | None = None
         self.channel = TokenChannel(self.id, _new_id("str_")) if operation != "embed" else None
+        #: Where emitted tokens go as they come: the channel when streaming (set when the
+        #: task starts, as the tool loop swaps a turn's channel after building it).
+        self._feed: TokenChannel | None = None
         import anyio.lowlevel  # cached after the first run; kept off `import sipp`
 
         self._lock = threading.Lock()
         self._loop_token = anyio.lowlevel.current_token()
+        #: The loop's clock (the one cancel-scope deadlines use), read on every token, so
+        #: looked up once: asyncio's loop carries it (``loop.time``, 4x cheaper than the
+        #: backend's classmethod); elsewhere (trio) the backend's ``current_time``.
+        #: ``anyio.current_time()`` would add a backend lookup (sniffio) to every read.
+        native_clock = getattr(self._loop_token.native_token, "time", None)
+        self._clock: Callable[[], float] = (
+            native_clock if callable(native_clock) else self._loop_token.backend_class.current_time
+        )
         self._loop_thread = threading.get_ident()
         self._done = anyio.Event()
         self._scope: anyio.CancelScope | None = None
@@ -130,6 +143,8 @@ class RunState:
         self._total_deadline = _INF
         self._idle = timeouts.idle
         self._idle_slack = (timeouts.idle or 0.0) * 0.01
+        #: Loop time from which the next token must move the attempt's deadline (``_progress``).
+        self._refresh_at = -_INF
         # Telemetry hook: None (and free) unless OpenTelemetry is set up; see sipp._telemetry.
         self.telemetry = _start_telemetry(self)
 
@@ -198,16 +213,19 @@ class RunState:
 
     async def _attempts(self) -> TextResult | EmbeddingResult | None:
         driver_method = getattr(self.endpoint.driver, self.operation)
+        self._feed = self.channel if self.stream else None
+        clock = self._clock
         if self.timeouts.total is not None:
-            self._total_deadline = anyio.current_time() + self.timeouts.total
+            self._total_deadline = clock() + self.timeouts.total
         first_token = self.timeouts.first_token
         attempt = 0
         while True:
-            now = anyio.current_time()
+            now = clock()
             deadline = min(self._total_deadline, now + first_token if first_token else _INF)
             error: SippError | None = None
             with anyio.CancelScope(deadline=deadline) as attempt_scope:
                 self._attempt_scope = attempt_scope
+                self._refresh_at = -_INF  # this attempt's first token moves the deadline
                 try:
                     return await driver_method(self.request, _Call(self, attempt))  # type: ignore[no-any-return]
                 except SippError as exc:
@@ -223,60 +241,76 @@ class RunState:
             if self._frames or attempt >= self.retries or not error.retryable:
                 raise error
             delay = backoff_delay(attempt, getattr(error, "retry_after", None))
-            if delay is None or anyio.current_time() + delay >= self._total_deadline:
+            if delay is None or clock() + delay >= self._total_deadline:
                 raise error
             await anyio.sleep(delay)
             attempt += 1
 
     def _timeout_phase(self) -> Literal["first_token", "idle", "total"]:
-        if anyio.current_time() >= self._total_deadline:
+        if self._clock() >= self._total_deadline:
             return "total"
         return "idle" if self._frames else "first_token"
 
-    # -- the hot path: text from the driver --------------------------------------
+    # -- the hot path: what the driver emits (``_Call.emit*`` are these) ------------
 
-    def on_emit(self, text: str, frames: int) -> None:
-        self._progress()
+    async def emit(self, text: str, frames: int = 1) -> None:
+        if self._clock() >= self._refresh_at:
+            self._progress()
         self._parts.append(text)
         self._frames += frames
-        if self.stream and self.channel is not None:
-            self.channel.push(text, frames)
+        feed = self._feed
+        if feed is not None:
+            feed.push(text, frames)
 
-    def on_reasoning(self, text: str, frames: int) -> None:
-        self._progress()
+    async def emit_reasoning(self, text: str, frames: int = 1) -> None:
+        if self._clock() >= self._refresh_at:
+            self._progress()
         if self._reasoning is None:
             self._reasoning = [text]
         else:
             self._reasoning.append(text)
         self._frames += frames
-        if self.stream and self.channel is not None:
-            self.channel.push_reasoning(text, frames)
+        feed = self._feed
+        if feed is not None:
+            feed.push_reasoning(text, frames)
 
-    def on_tool_call(self, delta: ToolCallDelta) -> None:
-        self._progress()
+    async def emit_tool_call(
+        self, index: int, *, id: str | None = None, name: str | None = None, arguments: str = ""
+    ) -> None:
+        if self._clock() >= self._refresh_at:
+            self._progress()
+        delta = ToolCallDelta(index=index, id=id, name=name, arguments=arguments)
         if self._tool_deltas is None:
             self._tool_deltas = [delta]
         else:
             self._tool_deltas.append(delta)
         self._frames += 1
-        if self.stream and self.channel is not None:
-            self.channel.push_tool_call(delta)
+        feed = self._feed
+        if feed is not None:
+            feed.push_tool_call(delta)
 
     def _progress(self) -> None:
-        """Something arrived: the first token starts the idle limit, later ones push it on."""
+        """Move the attempt's deadline: the first token starts the idle limit, later ones push it.
+
+        Called only once the loop clock reaches ``_refresh_at``, so most tokens
+        cost one clock read and a comparison. Moving a deadline reschedules a
+        timer; the deadline moves at most once per 1 % of the idle limit, so it
+        always lies between ``idle - 1 %`` and ``idle`` after the last token.
+        Once it reaches the total limit (or there is no idle limit) it never
+        moves again.
+        """
         if self._first_token_at is None:
             self._first_token_at = time.perf_counter()
-            if self._attempt_scope is not None:
-                self._attempt_scope.deadline = (
-                    min(anyio.current_time() + self._idle, self._total_deadline)
-                    if self._idle is not None
-                    else self._total_deadline
-                )
-        elif self._idle is not None and self._attempt_scope is not None:
-            deadline = min(anyio.current_time() + self._idle, self._total_deadline)
-            # Moving a deadline reschedules a timer; a 1 % slack spares that on most tokens.
-            if deadline - self._attempt_scope.deadline > self._idle_slack:
-                self._attempt_scope.deadline = deadline
+        scope = self._attempt_scope
+        if scope is None:
+            return
+        now = self._clock()
+        if self._idle is not None and now + self._idle < self._total_deadline:
+            scope.deadline = now + self._idle
+            self._refresh_at = now + self._idle_slack
+        else:
+            scope.deadline = self._total_deadline
+            self._refresh_at = _INF
 
     # -- terminal states ---------------------------------------------------------
 

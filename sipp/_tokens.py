@@ -10,6 +10,11 @@ them, so ``stats`` count what the reader actually saw.
 Reasoning text and tool-call pieces ride in the same items as the answer
 text, so the order between them survives; merging keeps each kind apart
 (reasoning joins reasoning, pieces of one tool call join each other).
+
+When tokens arrive one by one, every push wakes the reader, so the wake is on
+the hottest path there is: the reader parks on one semaphore made for the
+channel (a doorbell), not on an ``Event`` made for every wait, and a push
+rings it only while the reader is parked.
 """
 
 from __future__ import annotations
@@ -25,11 +30,13 @@ __all__ = ["TokenChannel", "merge_tool_deltas"]
 
 
 class _Pending:
-    __slots__ = ("frames", "parts", "reasoning", "sequence_start", "tools")
+    __slots__ = ("frames", "more", "reasoning", "sequence_start", "text", "tools")
 
     def __init__(self, sequence_start: int, text: str, frames: int) -> None:
         self.sequence_start = sequence_start
-        self.parts = [text]
+        self.text = text
+        #: Text merged in after ``text`` (None while the reader keeps up: no list per token).
+        self.more: list[str] | None = None
         self.frames = frames
         # Rare kinds stay None on the plain-text hot path.
         self.reasoning: list[str] | None = None
@@ -58,6 +65,7 @@ class TokenChannel:
 
     __slots__ = (
         "_batches_sent",
+        "_bell",
         "_bytes_sent",
         "_closed",
         "_error",
@@ -65,7 +73,7 @@ class TokenChannel:
         "_frames_sent",
         "_max_pending",
         "_pending",
-        "_waiter",
+        "_reader_parked",
         "request_id",
         "stream_id",
     )
@@ -81,7 +89,9 @@ class TokenChannel:
         self._batches_sent = 0
         self._closed = False
         self._error: BaseException | None = None
-        self._waiter: anyio.Event | None = None
+        # Made at the first wait: a run nobody reads never needs one.
+        self._bell: anyio.Semaphore | None = None
+        self._reader_parked = False
 
     def push(self, text: str, frames: int) -> None:
         """Queue ``text``; call from the event loop thread only."""
@@ -90,12 +100,16 @@ class TokenChannel:
         pending = self._pending
         if len(pending) >= self._max_pending:
             last = pending[-1]
-            last.parts.append(text)
+            if last.more is None:
+                last.more = [text]
+            else:
+                last.more.append(text)
             last.frames += frames
         else:
             pending.append(_Pending(self._frames_pushed, text, frames))
         self._frames_pushed += frames
-        self._wake()
+        if self._reader_parked:
+            self._wake()
 
     def push_reasoning(self, text: str, frames: int) -> None:
         """Queue reasoning text; call from the event loop thread only."""
@@ -129,10 +143,10 @@ class TokenChannel:
         return item
 
     def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            waiter.set()
+        if self._reader_parked:
+            self._reader_parked = False
+            assert self._bell is not None
+            self._bell.release()
 
     def close(self, error: BaseException | None = None) -> None:
         """No more pushes; the reader drains what is queued, then sees ``error`` (if any)."""
@@ -154,11 +168,20 @@ class TokenChannel:
                 if self._error is not None:
                     raise self._error
                 return None
-            waiter = self._waiter = anyio.Event()
-            await waiter.wait()
+            bell = self._bell
+            if bell is None:
+                bell = self._bell = anyio.Semaphore(0, fast_acquire=True)
+            # Only a parked reader is rung, so the bell's value stays 0 or 1 (1 only
+            # if the reader was cancelled right after a ring: its next wait just
+            # loops once).
+            self._reader_parked = True
+            try:
+                await bell.acquire()
+            finally:
+                self._reader_parked = False
         item = self._pending.popleft()
-        text = item.parts[0] if len(item.parts) == 1 else "".join(item.parts)
-        byte_count = len(text.encode("utf-8"))
+        text = item.text if item.more is None else "".join([item.text, *item.more])
+        byte_count = len(text) if text.isascii() else len(text.encode("utf-8"))
         self._frames_sent += item.frames
         self._bytes_sent += byte_count
         self._batches_sent += 1
