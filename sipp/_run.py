@@ -89,6 +89,45 @@ class _Call:
 class RunState:
     """The work of one run; owned by its task, shared with the public handle."""
 
+    # Slotted: a gateway holds one per open stream, and a dict of these ~35
+    # attributes is about 1 KB of it.
+    __slots__ = (
+        "__weakref__",
+        "_attempt_scope",
+        "_clock",
+        "_done",
+        "_feed",
+        "_finished",
+        "_first_token_at",
+        "_frames",
+        "_idle",
+        "_idle_slack",
+        "_lock",
+        "_loop_thread",
+        "_loop_token",
+        "_parts",
+        "_reasoning",
+        "_refresh_at",
+        "_scope",
+        "_started",
+        "_tool_deltas",
+        "_total_deadline",
+        "cancel_reason",
+        "channel",
+        "endpoint",
+        "error",
+        "id",
+        "operation",
+        "parse",
+        "request",
+        "response",
+        "retries",
+        "status",
+        "stream",
+        "telemetry",
+        "timeouts",
+    )
+
     def __init__(
         self,
         operation: Literal["query", "chat", "embed"],
@@ -131,7 +170,10 @@ class RunState:
             native_clock if callable(native_clock) else self._loop_token.backend_class.current_time
         )
         self._loop_thread = threading.get_ident()
-        self._done = anyio.Event()
+        #: Made only for a caller that waits while the task still runs: most
+        #: callers (a stream's reader) find the run already finished.
+        self._done: anyio.Event | None = None
+        self._finished = False
         self._scope: anyio.CancelScope | None = None
         self._attempt_scope: anyio.CancelScope | None = None
         self._parts: list[str] = []
@@ -209,7 +251,7 @@ class RunState:
             self.endpoint.release()
             if telemetry is not None:  # telemetry hook: span and metrics of the final state
                 telemetry.finish(self, entered)
-            self._done.set()
+            self._mark_finished()
 
     async def _attempts(self) -> TextResult | EmbeddingResult | None:
         driver_method = getattr(self.endpoint.driver, self.operation)
@@ -444,9 +486,19 @@ class RunState:
 
     # -- waiting -----------------------------------------------------------------
 
+    def _mark_finished(self) -> None:
+        self._finished = True
+        if self._done is not None:
+            self._done.set()
+
     async def wait(self) -> TextResponse | EmbeddingResponse:
         try:
-            await self._done.wait()
+            if self._finished:
+                await anyio.lowlevel.checkpoint()  # still a cancellation point, as before
+            else:
+                if self._done is None:
+                    self._done = anyio.Event()
+                await self._done.wait()
         except anyio.get_cancelled_exc_class():
             # Outside cancellation stops the run too, and stays native.
             self.cancel("caller_cancelled")

@@ -129,7 +129,7 @@ class ToolLoopState(RunState):
             self._scope = None
             self._turn = None
             self.endpoint.release()
-            self._done.set()
+            self._mark_finished()
 
     async def _loop(self) -> TextResponse:
         request = self.request

@@ -102,8 +102,8 @@ async def test_client_disconnect_cancels_the_server_run(serve: Any) -> None:
         server_runs = list(server_client._runs)
         assert len(server_runs) == 1
         run.cancel("caller_cancelled")
-        with anyio.fail_after(5):
-            await server_runs[0]._done.wait()
+        with anyio.fail_after(5), pytest.raises(sipp.RunCancelled):
+            await server_runs[0].wait()
     assert server_runs[0].status == "cancelled"
     assert server_runs[0].cancel_reason == "client_disconnected"
 

@@ -134,6 +134,11 @@ def uvicorn_protocol(guard: ConnectionGuard, header_timeout: float, keepalive: f
 
             def on_headers_complete(self) -> None:
                 super().on_headers_complete()
+                # The headers are in: the deadline would find ``cycle`` changed and do
+                # nothing, so drop it now rather than hold a timer per open stream.
+                if self._deadline is not None:
+                    self._deadline.cancel()
+                    self._deadline = None
                 # Offered to the app instead of a task per request that waits on
                 # ``receive`` for ``http.disconnect`` (see sipp.gateway._disconnect).
                 self.scope["extensions"] = {DISCONNECT_EXTENSION: self._register_on_lost}
