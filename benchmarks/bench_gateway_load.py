@@ -49,6 +49,7 @@ async def _run(url: str, pid: int) -> dict[str, Any]:
         "tokens": result.tokens,
         "tokens_per_s": result.tokens / result.seconds,
         "failures": len(result.failures),
+        "first_failures": "; ".join(result.failures[:3]),
         "rss_first_mb": samples[0] / 2**20 if samples else 0.0,
         "rss_last_mb": samples[-1] / 2**20 if samples else 0.0,
         "rss_growth": growth,
