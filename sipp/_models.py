@@ -102,6 +102,12 @@ def _check_text_options(request: QueryRequest | ChatRequest) -> None:
 _TOOL_CHOICE_WORDS = frozenset({"auto", "none", "required"})
 
 
+def _v1_options(request: Any) -> dict[str, Any] | None:
+    """``provider_options`` / ``endpoint_options``, read-only: a contract-v1 driver reads
+    its free-form options under the keyword it declared; v2 hands every driver ``options``."""
+    return request.options if isinstance(request.options, dict) else None
+
+
 class _TextRequest(_Value, frozen=True, kw_only=True):
     max_tokens: int | None = None
     temperature: float | None = None
@@ -121,15 +127,9 @@ class _TextRequest(_Value, frozen=True, kw_only=True):
     #: ``options_type`` once the client has checked it (a dict before).
     options: Any = None
 
-    # Contract v1 names, read-only: a v1 driver reads its free-form options under
-    # the keyword it declared (``extras``); v2 hands every driver ``options``.
-    @property
-    def provider_options(self) -> dict[str, Any] | None:
-        return self.options if isinstance(self.options, dict) else None
-
-    @property
-    def endpoint_options(self) -> dict[str, Any] | None:
-        return self.options if isinstance(self.options, dict) else None
+    # Contract v1 names (see ``_v1_options``).
+    provider_options = property(_v1_options)
+    endpoint_options = property(_v1_options)
 
 
 class QueryRequest(_TextRequest, frozen=True, kw_only=True):
@@ -160,15 +160,9 @@ class EmbedRequest(_Value, frozen=True, kw_only=True):
     retries: int | None = None
     options: Any = None
 
-    # Contract v1 names, read-only: a v1 driver reads its free-form options under
-    # the keyword it declared (``extras``); v2 hands every driver ``options``.
-    @property
-    def provider_options(self) -> dict[str, Any] | None:
-        return self.options if isinstance(self.options, dict) else None
-
-    @property
-    def endpoint_options(self) -> dict[str, Any] | None:
-        return self.options if isinstance(self.options, dict) else None
+    # Contract v1 names (see ``_v1_options``).
+    provider_options = property(_v1_options)
+    endpoint_options = property(_v1_options)
 
     def __post_init__(self) -> None:
         if isinstance(self.input, list) and not self.input:
