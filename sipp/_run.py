@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import anyio
 
+from ._call import AttemptCall
 from ._chat import ToolCall, ToolCallDelta
 from ._endpoint import Endpoint
 from ._errors import ProtocolError, RunCancelled, SippError, TimeoutError
@@ -54,36 +55,6 @@ _NO_USAGE = Usage()
 
 def _new_id(prefix: str) -> str:
     return prefix + os.urandom(12).hex()
-
-
-class _Call:
-    """The ``sipp.driver.Call`` the core hands a driver for one attempt."""
-
-    __slots__ = (
-        "_state",
-        "attempt",
-        "emit",
-        "emit_reasoning",
-        "emit_tool_call",
-        "request_id",
-        "stream",
-        "timeouts",
-    )
-
-    def __init__(self, state: RunState, attempt: int) -> None:
-        self._state = state
-        self.request_id = state.id
-        self.stream = state.stream
-        self.timeouts = state.timeouts
-        self.attempt = attempt
-        # The state's own coroutines, so a driver's `await call.emit(...)` is one call, not two.
-        self.emit = state.emit
-        self.emit_reasoning = state.emit_reasoning
-        self.emit_tool_call = state.emit_tool_call
-
-    @property
-    def cancel_requested(self) -> bool:
-        return self._state.cancel_reason is not None
 
 
 class RunState:
@@ -269,7 +240,7 @@ class RunState:
                 self._attempt_scope = attempt_scope
                 self._refresh_at = -_INF  # this attempt's first token moves the deadline
                 try:
-                    return await driver_method(self.request, _Call(self, attempt))  # type: ignore[no-any-return]
+                    return await driver_method(self.request, AttemptCall(self, attempt))  # type: ignore[no-any-return]
                 except SippError as exc:
                     error = exc
             self._attempt_scope = None
@@ -293,7 +264,7 @@ class RunState:
             return "total"
         return "idle" if self._frames else "first_token"
 
-    # -- the hot path: what the driver emits (``_Call.emit*`` are these) ------------
+    # -- the hot path: what the driver emits (``AttemptCall.emit*`` are these) ------------
 
     async def emit(self, text: str, frames: int = 1) -> None:
         if self._clock() >= self._refresh_at:
