@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import types
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, TypeVar
@@ -25,6 +26,7 @@ from ._models import ChatRequest, EmbedRequest, QueryRequest, Timeouts
 from ._output import output_spec
 from ._registry import load_driver
 from ._run import RunState
+from ._run_tasks import RunTasks
 from ._tool_loop import ToolLoopState
 from ._tools import ToolLike, to_tools
 from ._validation import convert_descriptor, convert_request
@@ -51,6 +53,7 @@ class SippClient:
         self._show_progress = show_progress
         self._state: Literal["new", "open", "closing", "closed"] = "new"
         self._task_group: anyio.abc.TaskGroup | None = None
+        self._run_tasks: RunTasks | None = None
         self._endpoints: dict[str, Endpoint] = {}
         self._retired: set[Endpoint] = set()
         self._runs: set[RunState] = set()
@@ -63,6 +66,7 @@ class SippClient:
         task_group = anyio.create_task_group()
         await task_group.__aenter__()
         self._task_group = task_group
+        self._run_tasks = RunTasks(task_group)
         self._state = "open"
         return self
 
@@ -91,6 +95,8 @@ class SippClient:
         try:
             for run in list(self._runs):
                 run.cancel("client_closed")
+            if self._run_tasks is not None:
+                await self._run_tasks.wait_closed()
             if task_group is not None:
                 # The body's own exception is not handed to the task group: every run
                 # was just cancelled, and the caller must see their exception unwrapped
@@ -375,7 +381,8 @@ class SippClient:
         *,
         max_turns: int | None = None,
     ) -> RunState:
-        task_group = self._ensure_open(operation)
+        self._ensure_open(operation)
+        assert self._run_tasks is not None
         endpoint = self._resolve(endpoint_arg, operation)
         request = fit_request(request, endpoint, _extras_keyword(given))
         stream = not isinstance(request, EmbedRequest) and request.emit_tokens
@@ -408,14 +415,10 @@ class SippClient:
                 parse=parse,
             )
         self._runs.add(state)
-        task_group.start_soon(self._execute, state, name=f"sipp run {state.id}")
+        self._run_tasks.start(
+            state.execute, functools.partial(self._runs.discard, state), f"sipp run {state.id}"
+        )
         return state
-
-    async def _execute(self, state: RunState) -> None:
-        try:
-            await state.execute()
-        finally:
-            self._runs.discard(state)
 
 
 def _driver_name(name: str, descriptor: object) -> str:

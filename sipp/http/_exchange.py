@@ -15,8 +15,9 @@ inside an event, or an event too large, is a ``ProtocolError``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, Callable
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
 from typing import Final, cast
 
 import anyio
@@ -24,6 +25,7 @@ import httpx
 
 from .._errors import ProtocolError, SippError
 from ._classify import MAX_ERROR_BODY
+from ._h1 import BODY_READER
 from ._redact import Redactor
 from ._sse import SSEDecoder, SSEError, SSEEvent
 from ._transport import map_httpx_errors
@@ -46,6 +48,24 @@ DRAIN_MAX_SECONDS: Final = 1.0
 ErrorFactory = Callable[[int, httpx.Headers, bytes], SippError]
 
 
+class _Chunks:
+    """The body through httpx's ``aiter_raw``, read like :data:`BODY_READER`'s reader."""
+
+    __slots__ = ("_iterator",)
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._iterator = cast("AsyncGenerator[bytes, None]", response.aiter_raw())
+
+    async def read(self) -> bytes:
+        try:
+            return await self._iterator.__anext__()
+        except StopAsyncIteration:
+            return b""
+
+    async def aclose(self) -> None:
+        await self._iterator.aclose()
+
+
 class EventStream:
     """The SSE events of one response, as lists (all the events one network read finished).
 
@@ -54,14 +74,15 @@ class EventStream:
     the driver's business (it knows which one that is).
     """
 
-    __slots__ = ("_chunks", "_decoder", "_redactor", "_upstream", "response")
+    __slots__ = ("_body", "_decoder", "_redactor", "_upstream", "response")
 
     def __init__(
         self, response: httpx.Response, *, redactor: Redactor | None = None, upstream: str
     ) -> None:
         self.response = response
-        # One iterator for the whole body, so draining continues where reading stopped.
-        self._chunks = cast("AsyncGenerator[bytes, None]", response.aiter_raw())
+        # One reader for the whole body, so draining continues where reading stopped:
+        # sipp's own transport's when it made the response, else httpx's iterator.
+        self._body = response.extensions.get(BODY_READER) or _Chunks(response)
         self._decoder = SSEDecoder()
         self._redactor = redactor
         self._upstream = upstream
@@ -70,20 +91,20 @@ class EventStream:
         return self
 
     async def __anext__(self) -> list[SSEEvent]:
-        chunks = self._chunks
+        read = self._body.read
         decoder = self._decoder
         while True:
             try:
-                raw = await chunks.__anext__()
-            except StopAsyncIteration:
-                if decoder.close():
-                    raise ProtocolError(
-                        f"{self._upstream}: the event stream was cut off inside an event"
-                    ) from None
-                raise
+                raw = await read()
             except httpx.HTTPError:
                 with map_httpx_errors(self._redactor, upstream=self._upstream):
                     raise
+            if not raw:  # the end of the body
+                if decoder.close():
+                    raise ProtocolError(
+                        f"{self._upstream}: the event stream was cut off inside an event"
+                    )
+                raise StopAsyncIteration
             try:
                 events = decoder.feed(raw)
             except SSEError as exc:
@@ -106,7 +127,7 @@ class EventStream:
         try:
             received = 0
             with anyio.move_on_after(max_seconds):
-                async for chunk in self._chunks:
+                while chunk := await self._body.read():
                     received += len(chunk)
                     if decoder is not None:
                         try:
@@ -124,7 +145,9 @@ class EventStream:
     async def aclose(self) -> None:
         """Close the response now (an unread rest of the body drops the connection)."""
         with anyio.CancelScope(shield=True):
-            await self._chunks.aclose()
+            body = self._body
+            if isinstance(body, _Chunks):
+                await body.aclose()
             await self.response.aclose()
 
 
@@ -140,39 +163,76 @@ async def _read_bounded(response: httpx.Response, limit: int) -> bytes:
     return b"".join(chunks)[:limit]
 
 
-@asynccontextmanager
-async def open_event_stream(
+def open_event_stream(
     client: httpx.AsyncClient,
     request: httpx.Request,
     *,
     on_error: ErrorFactory,
     redactor: Redactor | None = None,
     upstream: str = "upstream",
-) -> AsyncIterator[EventStream]:
+) -> AbstractAsyncContextManager[EventStream]:
     """Send ``request``; yield its SSE events once the status is 2xx.
 
     A non-2xx answer raises ``on_error(status, headers, body)`` with the body
     bounded to 64 KiB. A clean exit drains the body (bounded); an exception or
     a cancel closes it at once.
     """
-    with map_httpx_errors(redactor, upstream=upstream):
-        response = await client.send(request, stream=True)
-    try:
-        if response.status_code >= 300:
-            with map_httpx_errors(redactor, upstream=upstream):
-                body = await _read_bounded(response, MAX_ERROR_BODY)
-            raise on_error(response.status_code, response.headers, body)
-        stream = EventStream(response, redactor=redactor, upstream=upstream)
-    except BaseException:
-        with anyio.CancelScope(shield=True):
-            await response.aclose()
-        raise
-    try:
-        yield stream
-    except BaseException:
-        await stream.aclose()
-        raise
-    await stream.drain()
+    return _OpenEventStream(client, request, on_error, redactor, upstream)
+
+
+class _OpenEventStream:
+    """:func:`open_event_stream`'s context manager.
+
+    A class, not ``@asynccontextmanager``: that one keeps a generator, its
+    frame and the loop's record of it alive for as long as the stream is open.
+    """
+
+    __slots__ = ("_client", "_on_error", "_redactor", "_request", "_stream", "_upstream")
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        request: httpx.Request,
+        on_error: ErrorFactory,
+        redactor: Redactor | None,
+        upstream: str,
+    ) -> None:
+        self._client = client
+        self._request = request
+        self._on_error = on_error
+        self._redactor = redactor
+        self._upstream = upstream
+        self._stream: EventStream | None = None
+
+    async def __aenter__(self) -> EventStream:
+        redactor, upstream = self._redactor, self._upstream
+        with map_httpx_errors(redactor, upstream=upstream):
+            response = await self._client.send(self._request, stream=True)
+        try:
+            if response.status_code >= 300:
+                with map_httpx_errors(redactor, upstream=upstream):
+                    body = await _read_bounded(response, MAX_ERROR_BODY)
+                raise self._on_error(response.status_code, response.headers, body)
+            stream = EventStream(response, redactor=redactor, upstream=upstream)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await response.aclose()
+            raise
+        self._stream = stream
+        return stream
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        stream = self._stream
+        assert stream is not None
+        if exc_type is None:
+            await stream.drain()
+        else:
+            await stream.aclose()
 
 
 async def send_request(

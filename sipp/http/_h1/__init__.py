@@ -4,6 +4,6 @@
 ``_pool`` the O(1) pool, ``_transport`` the ``httpx.AsyncBaseTransport``.
 """
 
-from ._transport import LeanTransport
+from ._transport import BODY_READER, LeanTransport
 
-__all__ = ["LeanTransport"]
+__all__ = ["BODY_READER", "LeanTransport"]
