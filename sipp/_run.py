@@ -64,7 +64,6 @@ class RunState:
     # attributes is about 1 KB of it.
     __slots__ = (
         "__weakref__",
-        "_attempt_scope",
         "_clock",
         "_done",
         "_feed",
@@ -145,8 +144,9 @@ class RunState:
         #: callers (a stream's reader) find the run already finished.
         self._done: anyio.Event | None = None
         self._finished = False
+        #: The cancel scope in force: the attempt's (its deadline is the timeouts'), or
+        #: the backoff sleep's. ``cancel`` cancels it.
         self._scope: anyio.CancelScope | None = None
-        self._attempt_scope: anyio.CancelScope | None = None
         self._parts: list[str] = []
         self._reasoning: list[str] | None = None
         self._tool_deltas: list[ToolCallDelta] | None = None
@@ -199,13 +199,11 @@ class RunState:
         result: TextResult | EmbeddingResult | None = None
         failure: BaseException | None = None
         try:
-            with anyio.CancelScope() as scope:
-                self._scope = scope
-                try:
-                    if self.cancel_reason is None:
-                        result = await self._attempts()
-                except Exception as exc:  # the run's outcome, handed to whoever awaits it
-                    failure = exc
+            try:
+                if self.cancel_reason is None:
+                    result = await self._attempts()
+            except Exception as exc:  # the run's outcome, handed to whoever awaits it
+                failure = exc
             if result is not None:
                 self._complete(result)
             elif self.cancel_reason is not None:
@@ -214,7 +212,7 @@ class RunState:
                 assert failure is not None
                 self._fail(failure)
         except anyio.get_cancelled_exc_class():
-            # Cancelled from outside our scope: the client's task group is going down.
+            # Cancelled from outside our scopes: the client's task group is going down.
             self._finish_cancelled(self.cancel_reason or "client_closed")
             raise
         finally:
@@ -224,7 +222,19 @@ class RunState:
                 telemetry.finish(self, entered)
             self._mark_finished()
 
+    def _enter(self, scope: anyio.CancelScope) -> None:
+        """Make ``scope`` the one :meth:`cancel` cancels (a cancel may have come in between)."""
+        self._scope = scope
+        if self.cancel_reason is not None:
+            scope.cancel()
+
     async def _attempts(self) -> TextResult | EmbeddingResult | None:
+        """The attempts, each in one cancel scope that both ``cancel`` and the deadlines use.
+
+        One scope per attempt (and one per backoff sleep), not a scope for the
+        run around a scope per attempt: a gateway holds a run per open stream,
+        and an anyio scope is about 0.6 KB. Returns None when cancelled.
+        """
         driver_method = getattr(self.endpoint.driver, self.operation)
         self._feed = self.channel if self.stream else None
         clock = self._clock
@@ -236,14 +246,14 @@ class RunState:
             now = clock()
             deadline = min(self._total_deadline, now + first_token if first_token else _INF)
             error: SippError | None = None
-            with anyio.CancelScope(deadline=deadline) as attempt_scope:
-                self._attempt_scope = attempt_scope
+            with anyio.CancelScope(deadline=deadline) as scope:
+                self._enter(scope)
                 self._refresh_at = -_INF  # this attempt's first token moves the deadline
                 try:
                     return await driver_method(self.request, AttemptCall(self, attempt))  # type: ignore[no-any-return]
                 except SippError as exc:
                     error = exc
-            self._attempt_scope = None
+            self._scope = None
             if self.cancel_reason is not None:
                 return None
             if error is None:  # our own deadline fired
@@ -256,7 +266,12 @@ class RunState:
             delay = backoff_delay(attempt, getattr(error, "retry_after", None))
             if delay is None or clock() + delay >= self._total_deadline:
                 raise error
-            await anyio.sleep(delay)
+            with anyio.CancelScope() as scope:
+                self._enter(scope)
+                await anyio.sleep(delay)
+            self._scope = None
+            if self.cancel_reason is not None:
+                return None
             attempt += 1
 
     def _timeout_phase(self) -> Literal["first_token", "idle", "total"]:
@@ -314,7 +329,7 @@ class RunState:
         """
         if self._first_token_at is None:
             self._first_token_at = time.perf_counter()
-        scope = self._attempt_scope
+        scope = self._scope
         if scope is None:
             return
         now = self._clock()

@@ -29,7 +29,7 @@ from ._decode import (
     decode_gateway_embed_body,
     decode_gateway_query_body,
 )
-from ._disconnect import DISCONNECT_EXTENSION, run_unless_disconnected
+from ._disconnect import DISCONNECT_EXTENSION, run_unless_disconnected, watch_disconnect
 from ._events import (
     GatewayDone,
     GatewayEvent,
@@ -96,4 +96,5 @@ __all__ = [
     "token_frame",
     "tool_call_frame",
     "usage_frame",
+    "watch_disconnect",
 ]

@@ -22,7 +22,7 @@ import anyio
 
 from ._asgi_types import Receive, Scope
 
-__all__ = ["DISCONNECT_EXTENSION", "run_unless_disconnected"]
+__all__ = ["DISCONNECT_EXTENSION", "run_unless_disconnected", "watch_disconnect"]
 
 #: The scope extension: ``register(callback) -> withdraw``.
 DISCONNECT_EXTENSION: Final = "sipp.on_disconnect"
@@ -42,15 +42,29 @@ async def run_unless_disconnected(
     on); it is called at most once. Exceptions from ``body`` propagate as
     they are, never in an exception group.
     """
-    extensions = scope.get("extensions") or {}
-    register = extensions.get(DISCONNECT_EXTENSION)
-    if register is not None:
-        withdraw = register(on_disconnect)
+    withdraw = watch_disconnect(scope, on_disconnect)
+    if withdraw is not None:
         try:
             return await body()
         finally:
             withdraw()
     return await _with_watcher(receive, body, on_disconnect)
+
+
+def watch_disconnect(scope: Scope, on_disconnect: Callable[[], None]) -> Callable[[], None] | None:
+    """Have the server call ``on_disconnect`` when the client leaves; returns the withdrawal.
+
+    ``None`` when the server does not offer :data:`DISCONNECT_EXTENSION` (then
+    only a watcher task, :func:`run_unless_disconnected`, can notice). For
+    callers that await their answer themselves: one coroutine frame less per
+    open stream than :func:`run_unless_disconnected`.
+    """
+    extensions = scope.get("extensions") or {}
+    register = extensions.get(DISCONNECT_EXTENSION)
+    if register is None:
+        return None
+    withdraw: Callable[[], None] = register(on_disconnect)
+    return withdraw
 
 
 async def _with_watcher(

@@ -24,7 +24,7 @@ then ends with an ``error`` event, never silently).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, TypedDict
 
@@ -227,27 +227,27 @@ class GatewayServer:
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def _http(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # The route's coroutine is returned, not awaited here: a frame less for as
+        # long as a request is open (a gateway holds one per open stream).
         send = self.cors.wrap(scope, send)
         method = scope["method"]
         path = scope["path"]
         if method == "OPTIONS" and self.cors.enabled:
-            await self.cors.preflight(scope, send)
-            return
+            return self.cors.preflight(scope, send)
         operation = self._public.get(path)
         if not self.activity.accepting:
             body = {"error": {"code": "server_shutdown", "message": "the gateway is not ready"}}
-            await GatewayJSONResponse(body, status=503)(scope, receive, send)
-        elif operation is not None and method == "POST":
-            await self.path.profile(operation, scope, receive, send)
-        elif path == self._models_route and method == "GET":
-            await self.path.models(scope, receive, send)
-        elif path in self.surfaces:
-            await self.surfaces.serve(path, scope, receive, send)
-        else:
-            status, code = (405, "method_not_allowed") if operation else (404, "not_found")
-            body = {"error": {"code": code, "message": f"no route {method} {path}"}}
-            await GatewayJSONResponse(body, status=status)(scope, receive, send)
+            return GatewayJSONResponse(body, status=503)(scope, receive, send)
+        if operation is not None and method == "POST":
+            return self.path.profile(operation, scope, receive, send)
+        if path == self._models_route and method == "GET":
+            return self.path.models(scope, receive, send)
+        if path in self.surfaces:
+            return self.surfaces.serve(path, scope, receive, send)
+        status, code = (405, "method_not_allowed") if operation else (404, "not_found")
+        body = {"error": {"code": code, "message": f"no route {method} {path}"}}
+        return GatewayJSONResponse(body, status=status)(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         message = await receive()
