@@ -11,8 +11,9 @@ What it measures, all in one run, on the test model (or ``SIPP_TEST_MODEL``):
   side and printed). Each runs in its own clean subprocess, because
   llama.cpp decodes slower on a thread of a process where another thread
   already drove it. The ratio that matters is Sipp over the *best* direct
-  baseline of the same repeat; the greedy texts are compared too, since a
-  different kernel shows as different text from the first tokens on;
+  baseline (the faster of the two by median), repeat by repeat; the greedy
+  texts are compared too, since a different kernel shows as different text
+  from the first tokens on;
 * event-loop lag p99 while Sipp generates (a 5 ms ticker on the same loop);
 * 8 concurrent requests on one Sipp endpoint (continuous batching) against
   the same 8 run one after another through the high-level API: aggregate
@@ -329,7 +330,16 @@ def _row(measure: str, threads: int | str, values: list[float], target: str = ""
 
 def _stream_rows(count: int, runs: dict[tuple[str, int], list[dict[str, Any]]]) -> list[Any]:
     sipp, high, bare = (runs[mode, count] for mode in STREAM_MODES)
-    best = [max(h["tps"], b["tps"]) for h, b in zip(high, bare, strict=True)]
+    # The best baseline is the faster *method*, by its median over the repeats,
+    # then compared repeat by repeat. Taking the larger of the two figures in
+    # every repeat would compare Sipp with the luckier sample rather than the
+    # faster method: with all three equally fast, that alone puts the ratio
+    # below 1 by about the run-to-run noise (2-4 % here).
+    bare_wins = summary([b["tps"] for b in bare])["median"] >= summary(
+        [h["tps"] for h in high]
+    )["median"]
+    best = [(b if bare_wins else h)["tps"] for h, b in zip(high, bare, strict=True)]
+    best_name = "bare loop" if bare_wins else "high-level"
     return [
         _row("tokens/s sipp", count, [r["tps"] for r in sipp]),
         _row("tokens/s high-level create_completion", count, [r["tps"] for r in high]),
@@ -345,7 +355,7 @@ def _stream_rows(count: int, runs: dict[tuple[str, int], list[dict[str, Any]]]) 
             [s["tps"] / b["tps"] for s, b in zip(sipp, bare, strict=True)],
         ),
         _row(
-            "sipp / best baseline",
+            f"sipp / best baseline ({best_name})",
             count,
             [s["tps"] / x for s, x in zip(sipp, best, strict=True)],
             ">= 0.97",
