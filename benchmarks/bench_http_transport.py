@@ -38,6 +38,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from _raw_server import serve
+
 ROUNDS = 5
 REQUESTS = 2000
 STREAMS = 5
@@ -80,43 +82,23 @@ def _event(i: int) -> bytes:
 SSE_REPLY = SSE_HEAD + b"".join(_event(i) for i in range(EVENTS)) + b"0\r\n\r\n"
 
 
-async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
+async def _respond(path: bytes, body: bytes, writer: asyncio.StreamWriter) -> None:
+    if path == b"/json":
+        writer.write(JSON_REPLY)
+    elif path == b"/sse":
+        writer.write(SSE_REPLY)
+    else:  # /slow: one event every SLOW_PERIOD until the client leaves
+        writer.write(SSE_HEAD)
+        i = 0
         while True:
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":", 1)[1])
-            if length:
-                await reader.readexactly(length)
-            path = head.split(b" ", 2)[1]
-            if path == b"/json":
-                writer.write(JSON_REPLY)
-            elif path == b"/sse":
-                writer.write(SSE_REPLY)
-            else:  # /slow: one event every SLOW_PERIOD until the client leaves
-                writer.write(SSE_HEAD)
-                i = 0
-                while True:
-                    writer.write(_event(i))
-                    await writer.drain()
-                    await asyncio.sleep(SLOW_PERIOD)
-                    i += 1
+            writer.write(_event(i))
             await writer.drain()
-    except (asyncio.IncompleteReadError, ConnectionError):
-        pass
-    finally:
-        writer.close()
+            await asyncio.sleep(SLOW_PERIOD)
+            i += 1
 
 
 def _serve(port: int) -> None:
-    async def main() -> None:
-        server = await asyncio.start_server(_handle, "127.0.0.1", port, backlog=4096)
-        async with server:
-            await server.serve_forever()
-
-    asyncio.run(main())
+    serve(_respond, port, backlog=4096)
 
 
 def _free_port() -> int:

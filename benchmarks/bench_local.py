@@ -335,9 +335,9 @@ def _stream_rows(count: int, runs: dict[tuple[str, int], list[dict[str, Any]]]) 
     # every repeat would compare Sipp with the luckier sample rather than the
     # faster method: with all three equally fast, that alone puts the ratio
     # below 1 by about the run-to-run noise (2-4 % here).
-    bare_wins = summary([b["tps"] for b in bare])["median"] >= summary(
-        [h["tps"] for h in high]
-    )["median"]
+    bare_wins = (
+        summary([b["tps"] for b in bare])["median"] >= summary([h["tps"] for h in high])["median"]
+    )
     best = [(b if bare_wins else h)["tps"] for h, b in zip(high, bare, strict=True)]
     best_name = "bare loop" if bare_wins else "high-level"
     return [

@@ -44,6 +44,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _raw_server import serve
+
 ROUNDS = 5
 STREAMS = 5
 TOKENS = 2000
@@ -115,43 +119,28 @@ HEAD = (
 )
 
 
-async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    cache: dict[tuple[int, bool], bytes] = {}
-    try:
-        while True:
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":", 1)[1])
-            body = json.loads(await reader.readexactly(length)) if length else {}
-            tokens = int(body.get("max_tokens") or 1)
-            tools = body.get("model") == "tools"
-            if body.get("model") == "paced":
-                writer.write(HEAD)
-                for chunk in _body(tokens)[:-4]:
-                    writer.write(chunk)
-                    await writer.drain()
-                    await asyncio.sleep(PACE)
-                writer.write(b"".join(_body(tokens)[-4:]))
-            else:
-                if (tokens, tools) not in cache:
-                    cache[tokens, tools] = HEAD + b"".join(_body(tokens, tools))
-                writer.write(cache[tokens, tools])
+_answers: dict[tuple[int, bool], bytes] = {}
+
+
+async def _respond(path: bytes, raw: bytes, writer: asyncio.StreamWriter) -> None:
+    body = json.loads(raw) if raw else {}
+    tokens = int(body.get("max_tokens") or 1)
+    tools = body.get("model") == "tools"
+    if body.get("model") == "paced":
+        writer.write(HEAD)
+        for chunk in _body(tokens)[:-4]:
+            writer.write(chunk)
             await writer.drain()
-    except (asyncio.IncompleteReadError, ConnectionError):
-        pass
-    finally:
-        writer.close()
+            await asyncio.sleep(PACE)
+        writer.write(b"".join(_body(tokens)[-4:]))
+        return
+    if (tokens, tools) not in _answers:
+        _answers[tokens, tools] = HEAD + b"".join(_body(tokens, tools))
+    writer.write(_answers[tokens, tools])
 
 
 def _serve(port: int) -> None:
-    async def main() -> None:
-        server = await asyncio.start_server(_handle, "127.0.0.1", port, backlog=1024)
-        async with server:
-            await server.serve_forever()
-
-    asyncio.run(main())
+    serve(_respond, port)
 
 
 # -- the clients ---------------------------------------------------------------------
