@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 import nox
+import nox.command
 
 nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.reuse_existing_virtualenvs = True
@@ -157,10 +158,19 @@ def bench(session: nox.Session) -> None:
     session.install(*TEST_DEPS, *BENCH_DEPS)
     scripts = sorted(ROOT.glob("benchmarks/bench_*.py"))
     only = set(session.posargs)
+    failed: list[str] = []
     for script in scripts:
         if only and script.stem.removeprefix("bench_") not in only:
             continue
-        session.run("python", str(script))
+        # Every benchmark runs even when one fails (a lost stream in a load
+        # check must not hide the figures of the ones after it); the session
+        # still fails, naming them.
+        try:
+            session.run("python", str(script))
+        except nox.command.CommandFailed:
+            failed.append(script.stem)
+    if failed:
+        session.error(f"failed: {', '.join(failed)}")
 
 
 @nox.session

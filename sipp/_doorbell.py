@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
-import anyio.lowlevel
 
 __all__ = ["Doorbell", "make_doorbell"]
 
@@ -62,6 +61,8 @@ class _FutureDoorbell(Doorbell):
 
 def make_doorbell() -> Doorbell:
     """A doorbell for the running loop (call on the loop)."""
+    import anyio.lowlevel  # here, not at import: ``import sipp`` stays light
+
     native = anyio.lowlevel.current_token().native_token
     if hasattr(native, "create_future"):  # asyncio's token is its event loop
         return _FutureDoorbell(native)

@@ -15,11 +15,12 @@ Elsewhere (trio) runs go to the client's task group, where a task is cheap.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-import anyio.abc
-import anyio.lowlevel
+
+if TYPE_CHECKING:
+    import anyio.abc
 
 __all__ = ["RunTasks"]
 
@@ -37,6 +38,8 @@ class RunTasks:
         #: The native tasks still running: the loop itself keeps only weak references.
         self._tasks: set[Any] = set()
         import asyncio  # here, not at import: ``import sipp`` stays light
+
+        import anyio.lowlevel
 
         # asyncio's token is its running loop; trio's is a TrioToken.
         native = anyio.lowlevel.current_token().native_token
