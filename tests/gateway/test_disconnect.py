@@ -1,4 +1,7 @@
-"""run_unless_disconnected: the server's disconnect callback when offered, else a watcher task."""
+"""run_unless_disconnected: the server's disconnect callback when offered, else a watcher task.
+
+watch_disconnect: the registration alone, for handlers that await their answer themselves.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from typing import Any
 import anyio
 import pytest
 
-from sipp.gateway import DISCONNECT_EXTENSION, run_unless_disconnected
+from sipp.gateway import DISCONNECT_EXTENSION, run_unless_disconnected, watch_disconnect
 
 pytestmark = pytest.mark.anyio
 
@@ -89,3 +92,23 @@ async def test_a_body_that_finishes_first_stops_the_watcher() -> None:
     with anyio.fail_after(5):
         result = await run_unless_disconnected({"type": "http"}, _never_receive, body, print)
     assert result == "quick"
+
+
+def test_watch_disconnect_registers_the_callback_and_returns_the_withdrawal() -> None:
+    offer = _Offer()
+    calls: list[str] = []
+    scope = {"type": "http", "extensions": {DISCONNECT_EXTENSION: offer.register}}
+    withdraw = watch_disconnect(scope, lambda: calls.append("left"))
+    assert withdraw is not None
+    offer.callback()  # the server saw the connection drop
+    assert calls == ["left"]
+    withdraw()
+    assert offer.withdrawn
+
+
+@pytest.mark.parametrize("extensions", [None, {}, {"other": object()}])
+def test_watch_disconnect_is_none_when_the_server_offers_nothing(extensions: Any) -> None:
+    scope: dict[str, Any] = {"type": "http"}
+    if extensions is not None:
+        scope["extensions"] = extensions
+    assert watch_disconnect(scope, lambda: None) is None
