@@ -111,9 +111,9 @@ class SippClient:
                     await _close_driver(endpoint.info.name, endpoint.driver)
             self._state = "closed"
 
-    def _ensure_open(self, action: str) -> anyio.abc.TaskGroup:
-        if self._state == "open" and self._task_group is not None:
-            return self._task_group
+    def _ensure_open(self, action: str) -> RunTasks:
+        if self._state == "open" and self._run_tasks is not None:
+            return self._run_tasks
         if self._state == "new":
             raise ClientClosedError(
                 f"cannot {action}: the SippClient is not open; "
@@ -381,8 +381,7 @@ class SippClient:
         *,
         max_turns: int | None = None,
     ) -> RunState:
-        self._ensure_open(operation)
-        assert self._run_tasks is not None
+        run_tasks = self._ensure_open(operation)
         endpoint = self._resolve(endpoint_arg, operation)
         request = fit_request(request, endpoint, _extras_keyword(given))
         stream = not isinstance(request, EmbedRequest) and request.emit_tokens
@@ -415,7 +414,7 @@ class SippClient:
                 parse=parse,
             )
         self._runs.add(state)
-        self._run_tasks.start(
+        run_tasks.start(
             state.execute, functools.partial(self._runs.discard, state), f"sipp run {state.id}"
         )
         return state
