@@ -18,6 +18,8 @@ from typing import Any
 
 import anyio
 
+from ._run_tasks import running_asyncio_loop
+
 __all__ = ["Doorbell", "make_doorbell"]
 
 
@@ -61,9 +63,5 @@ class _FutureDoorbell(Doorbell):
 
 def make_doorbell() -> Doorbell:
     """A doorbell for the running loop (call on the loop)."""
-    import anyio.lowlevel  # here, not at import: ``import sipp`` stays light
-
-    native = anyio.lowlevel.current_token().native_token
-    if hasattr(native, "create_future"):  # asyncio's token is its event loop
-        return _FutureDoorbell(native)
-    return Doorbell()
+    loop = running_asyncio_loop()
+    return Doorbell() if loop is None else _FutureDoorbell(loop)

@@ -22,7 +22,7 @@ import anyio
 if TYPE_CHECKING:
     import anyio.abc
 
-__all__ = ["RunTasks"]
+__all__ = ["RunTasks", "running_asyncio_loop"]
 
 RunBody = Callable[[], Coroutine[Any, Any, None]]
 
@@ -34,17 +34,9 @@ class RunTasks:
 
     def __init__(self, group: anyio.abc.TaskGroup) -> None:
         self._group = group
-        self._loop: Any = None
+        self._loop = running_asyncio_loop()
         #: The native tasks still running: the loop itself keeps only weak references.
         self._tasks: set[Any] = set()
-        import asyncio  # here, not at import: ``import sipp`` stays light
-
-        import anyio.lowlevel
-
-        # asyncio's token is its running loop; trio's is a TrioToken.
-        native = anyio.lowlevel.current_token().native_token
-        if isinstance(native, asyncio.AbstractEventLoop):
-            self._loop = native
 
     def start(self, coroutine: RunBody, done: Callable[[], None], name: str) -> None:
         """Run ``coroutine()`` in a task of its own; ``done()`` once it has ended, however."""
@@ -67,6 +59,17 @@ class RunTasks:
         with anyio.CancelScope(shield=True):
             while self._tasks:
                 await asyncio.wait(list(self._tasks))
+
+
+def running_asyncio_loop() -> Any:
+    """The running asyncio loop, or None on another backend (call on the loop)."""
+    import asyncio  # here, not at import: ``import sipp`` stays light
+
+    import anyio.lowlevel
+
+    # asyncio's token is its running loop; trio's is a TrioToken.
+    native = anyio.lowlevel.current_token().native_token
+    return native if isinstance(native, asyncio.AbstractEventLoop) else None
 
 
 class _Finished:
