@@ -17,14 +17,10 @@ client sees the connection drop before any response: about one stream in
 down; none with the timer at 60 s). So when the timer fires, the connection
 is closed only if no request is in progress (it waits for a request's
 headers, or the peer already left); a busy connection's timer starts over.
-A connection between two requests counts as busy too when the next request's
-first bytes have arrived (a stale timer firing in that gap would otherwise
-drop a request the client already sent).
 """
 
 from __future__ import annotations
 
-import select
 import socket
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -108,10 +104,8 @@ def _idle(server: Any) -> bool:
 
     In the middle means the request's headers are in (their side sends its
     body or is done) or the response is on its way (ours is being sent, or done
-    and not yet recycled), and neither side has closed; or, between requests,
-    the next request's first bytes are in. Waiting for a request with nothing
-    received, a closed or broken connection, HTTP/2 or no protocol yet:
-    hypercorn's own rule.
+    and not yet recycled), and neither side has closed. Waiting for headers, a
+    closed or broken connection, HTTP/2 or no protocol yet: hypercorn's own rule.
     """
     protocol = getattr(getattr(server, "protocol", None), "protocol", None)
     connection = getattr(protocol, "connection", None)
@@ -120,24 +114,4 @@ def _idle(server: Any) -> bool:
     ours, theirs = connection.our_state, connection.their_state
     if ours in _ENDED or theirs in _ENDED:
         return True
-    if ours in _IN_REQUEST or theirs in _IN_REQUEST:
-        return False
-    # Between two requests: the next one may already be here, read into h11's
-    # buffer while the last response finished (hypercorn parses it once the
-    # connection is recycled) or still in the socket's receive buffer.
-    return not connection.trailing_data[0] and not _readable(server)
-
-
-def _readable(server: Any) -> bool:
-    """Whether the connection's socket has bytes (or the peer's EOF) waiting to be read."""
-    try:
-        fileno = server.stream.socket.fileno()
-    except (AttributeError, OSError):
-        return False
-    if fileno < 0:
-        return False
-    if not hasattr(select, "poll"):  # Windows: select() has no descriptor limit there
-        return bool(select.select([fileno], [], [], 0)[0])
-    poller = select.poll()  # not select(): a busy gateway has descriptors past 1024
-    poller.register(fileno, select.POLLIN)
-    return bool(poller.poll(0))
+    return ours not in _IN_REQUEST and theirs not in _IN_REQUEST

@@ -2,14 +2,12 @@
 
 The timer is hypercorn's keep-alive timeout and the gateway's header
 deadline at once; a stale one used to close connections in the middle of a
-request under load, or between two requests after the next had arrived.
-Here the real timer method runs against a real h11 connection in each state,
-with a short timeout.
+request under load. Here the real timer method runs against a real h11
+connection in each state, with a short timeout.
 """
 
 from __future__ import annotations
 
-import socket
 from types import SimpleNamespace
 from typing import Any
 
@@ -72,38 +70,6 @@ def test_idle_reads_the_h11_states() -> None:
         gone.next_event()
     assert gone.their_state is h11.ERROR
     assert _idle(_server(gone))
-
-
-def _recycled(next_request: bytes = b"") -> h11.Connection:
-    """A server-side connection after one full exchange, back to waiting (``next_request`` read)."""
-    connection = h11.Connection(h11.SERVER)
-    connection.receive_data(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n" + next_request)
-    assert isinstance(connection.next_event(), h11.Request)
-    assert isinstance(connection.next_event(), h11.EndOfMessage)
-    connection.send(h11.Response(status_code=200, headers=[("content-length", "0")]))
-    connection.send(h11.EndOfMessage())
-    connection.start_next_cycle()
-    return connection
-
-
-def test_a_next_request_already_received_keeps_the_connection() -> None:
-    assert _idle(_server(_recycled()))
-    # Read into h11's buffer while the last response finished, not yet parsed.
-    assert not _idle(_server(_recycled(b"POST /v1/query HTTP/1.1\r\nho")))
-
-
-def test_a_next_request_in_the_socket_keeps_the_connection() -> None:
-    ours, theirs = socket.socketpair()
-    with ours, theirs:
-        server = _server(_recycled())
-        server.stream = SimpleNamespace(socket=ours)
-        assert _idle(server)
-        theirs.sendall(b"POST /v1/query HTTP/1.1\r\n")
-        assert not _idle(server)
-        ours.recv(100)
-        assert _idle(server)
-        theirs.close()  # the peer's EOF waits to be read: hypercorn's reader closes it
-        assert not _idle(server)
 
 
 @pytest.mark.parametrize("anyio_backend", ["trio"])
