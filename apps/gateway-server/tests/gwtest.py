@@ -33,11 +33,22 @@ ENV = {
 }
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port free right now, never one this process handed out before.
+
+    The kernel may offer the port it just offered again (two calls in a row
+    for a public and a management listener would then collide).
+    """
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def wait_for(
@@ -114,6 +125,35 @@ def start_gateway(
     ``preexec_fn`` runs in the child before it starts (to lower its file-descriptor limit).
     """
     directory = directory or Path(tempfile.mkdtemp(prefix="sipp-gw-"))
+    # A free port can be taken between choosing it and the gateway binding it
+    # (by another process, or an outgoing connection's ephemeral port): then
+    # the gateway exits at once, and another pair of ports is tried.
+    for attempt in range(3):
+        try:
+            return _start_gateway(
+                body, backend, directory, env, wait, launcher, listen_host, preexec_fn, start_limit
+            )
+        except _PortTaken:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+class _PortTaken(RuntimeError):
+    pass
+
+
+def _start_gateway(
+    body: str,
+    backend: str,
+    directory: Path,
+    env: dict[str, str] | None,
+    wait: str,
+    launcher: Path | None,
+    listen_host: str,
+    preexec_fn: Callable[[], None] | None,
+    start_limit: float,
+) -> Gateway:
     port, management = free_port(), free_port()
     server = (
         "[server]\n"
@@ -151,7 +191,9 @@ def start_gateway(
         wait_for(f"{gateway.management}{wait}", process=process, limit=start_limit)
     except Exception:
         gateway.stop(signal.SIGKILL)
-        raise RuntimeError(f"gateway did not start:\n{gateway.logs()}") from None
+        logs = gateway.logs()
+        error = _PortTaken if "Address already in use" in logs else RuntimeError
+        raise error(f"gateway did not start:\n{logs}") from None
     return gateway
 
 
