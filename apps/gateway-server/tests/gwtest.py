@@ -128,15 +128,13 @@ def start_gateway(
     # A free port can be taken between choosing it and the gateway binding it
     # (by another process, or an outgoing connection's ephemeral port): then
     # the gateway exits at once, and another pair of ports is tried.
-    for attempt in range(3):
+    settings = (body, backend, directory, env, wait, launcher, listen_host, preexec_fn, start_limit)
+    for _ in range(2):
         try:
-            return _start_gateway(
-                body, backend, directory, env, wait, launcher, listen_host, preexec_fn, start_limit
-            )
+            return _start_gateway(*settings)
         except _PortTaken:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
+            pass
+    return _start_gateway(*settings)
 
 
 class _PortTaken(RuntimeError):
